@@ -1,0 +1,3 @@
+from biofed.cli import cli
+
+cli()

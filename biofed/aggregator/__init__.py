@@ -1,0 +1,1 @@
+"""The aggregator: harvest, verification pipeline, catalogue builder, Datasette."""

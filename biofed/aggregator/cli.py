@@ -1,0 +1,8 @@
+"""`biofed aggregator ...` commands."""
+
+import click
+
+
+@click.group()
+def aggregator():
+    """aggregator commands (see docs/aggregator.md)."""

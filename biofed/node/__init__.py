@@ -1,0 +1,1 @@
+"""The BioFed node: storage, signing, log, feeds, write API, importers."""

@@ -1,0 +1,1 @@
+"""The registry: node identities, pinned keys, the signed registry document."""
