@@ -2,7 +2,12 @@
 
 import click
 
+from biofed.aggregator.serve import serve
+
 
 @click.group()
 def aggregator():
-    """aggregator commands (see docs/aggregator.md)."""
+    """Harvest the network, verify every record, build and serve the catalogue."""
+
+
+aggregator.add_command(serve)

@@ -2,7 +2,12 @@
 
 import click
 
+from biofed.node.join import join_request
+
 
 @click.group()
 def node():
-    """node commands (see docs/node.md)."""
+    """Run a cluster's publishing node (see docs/node.md)."""
+
+
+node.add_command(join_request)
