@@ -1,0 +1,55 @@
+"""`biofed verify` on the W3C vector and on BioFed records, through the real command line."""
+
+import json
+import subprocess
+import sys
+
+from biofed.trust import proofs
+from biofed.trust.keys import SigningKey
+
+W3C_KEY = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
+
+
+def biofed(*args):
+    return subprocess.run([sys.executable, "-m", "biofed", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_w3c_signed_credential_verifies(vectors):
+    result = biofed("verify", str(vectors / "eddsa-jcs-2022" / "signedJCS.json"), "--key", W3C_KEY)
+    assert result.returncode == 0, result.stderr
+    assert "verified" in result.stdout
+
+
+def test_failures_say_why(vectors, tmp_path):
+    signed = json.loads((vectors / "eddsa-jcs-2022" / "signedJCS.json").read_text())
+    signed["issuer"] = "https://vc.example/issuers/9999"
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(signed))
+    result = biofed("verify", str(path), "--key", W3C_KEY)
+    assert result.returncode == 1
+    assert "bad-signature" in result.stderr and "changed after signing" in result.stderr
+    other = SigningKey.generate().public.multibase
+    result = biofed("verify", str(vectors / "eddsa-jcs-2022" / "signedJCS.json"), "--key", other)
+    assert result.returncode == 1 and "wrong-key" in result.stderr
+
+
+def test_key_as_jwk_and_pem_files(tmp_path):
+    key = SigningKey.generate()
+    doc = proofs.sign({"id": "urn:example:1", "name": "Example"}, key, f"urn:biofed:n1#{key.kid}")
+    (tmp_path / "doc.json").write_text(json.dumps(doc))
+    (tmp_path / "key.jwk").write_text(json.dumps(key.public.jwk()))
+    (tmp_path / "key.pem").write_bytes(key.public.pem())
+    for key_file in ("key.jwk", "key.pem"):
+        result = biofed("verify", str(tmp_path / "doc.json"), "--key", str(tmp_path / key_file))
+        assert result.returncode == 0, result.stderr
+
+
+def test_unreadable_input_is_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"a": 1, "a": 2}')
+    result = biofed("verify", str(bad), "--key", W3C_KEY)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error:") and "duplicate key" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = biofed("verify", str(bad), "--key", "not-a-key")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
