@@ -1,8 +1,19 @@
-"""`biofed node ...` commands."""
+"""`biofed node ...` commands: each mirrors a method of biofed.node.store.Node."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import click
 
+from biofed.errors import BiofedError
 from biofed.node.join import join_request
+
+FORMATS = ["csv", "xlsx", "json", "jsonl", "ror", "cordis"]
+KINDS = ["actor", "project", "offer"]
+SHOWN_REJECTS = 20  # the rest go to --rejects
 
 
 @click.group()
@@ -11,3 +22,226 @@ def node():
 
 
 node.add_command(join_request)
+
+directory_argument = click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+
+
+def _open(directory):
+    from biofed.node.store import Node
+
+    return Node.open(directory)
+
+
+@node.command()
+@directory_argument
+@click.option("--id", "node_id", required=True, help="Node id, e.g. bioregio-stern (lower case, digits, '-').")
+@click.option("--name", required=True, help="Human name of the cluster.")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country code, e.g. DE.")
+@click.option("--region", help="NUTS 2021 code of the cluster's region, e.g. DE1.")
+@click.option("--base-url", help="Public URL the node will be served at, e.g. https://biofed.bioregio-stern.de.")
+@click.option("--licence", default="CC-BY-4.0", show_default=True, help="SPDX licence of the published data.")
+def init(directory, node_id, name, country, region, base_url, licence):
+    """Create a node in DIRECTORY: config, signing key, database, admin token."""
+    from biofed.node.store import init_node
+
+    node_, token = init_node(directory, node_id=node_id, name=name, country=country, region=region,
+                             base_url=base_url, licence=licence)
+    kid = node_.signing_key.kid
+    node_.close()
+    click.echo(f"Created node {node_id} in {directory} (signing key {kid}).", err=True)
+    click.echo("Admin token (shown only this once; store it in a password manager):", err=True)
+    click.echo(token)
+
+
+def _read_rows(path: Path, fmt, kind, node_):
+    try:
+        from biofed.node.importers import read_rows
+    except ImportError:  # importers not installed: plain JSON / JSON Lines records only
+        read_rows = None
+    if read_rows is not None:
+        return list(read_rows(path, format=fmt, kind=kind, node_id=node_.id, node_region=node_.config.region))
+    return list(_read_json_rows(path, fmt))
+
+
+def _read_json_rows(path: Path, fmt):
+    from types import SimpleNamespace
+
+    from biofed.trust import jsonprofile
+
+    fmt = fmt or ("jsonl" if path.suffix == ".jsonl" else "json")
+    if fmt not in ("json", "jsonl"):
+        raise BiofedError(f"format {fmt!r} needs biofed.node.importers")
+    data = path.read_bytes()
+    lines = data.splitlines() if fmt == "jsonl" else [data]
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        source = f"{path.name} line {number}" if fmt == "jsonl" else path.name
+        try:
+            yield SimpleNamespace(source=source, content=jsonprofile.loads(line), errors=[])
+        except jsonprofile.ProfileError as exc:
+            yield SimpleNamespace(source=source, content=None,
+                                  errors=[SimpleNamespace(field=exc.pointer or "/", message=exc.message)])
+
+
+def _print_rejects(rejected) -> None:
+    for item in rejected[:SHOWN_REJECTS]:
+        for error in item.errors:
+            where = error.get("pointer") or error.get("field") or "/"
+            ident = f" ({item.id})" if item.id else ""
+            click.echo(f"{item.source}{ident}: {where}: {error['message']}", err=True)
+    if len(rejected) > SHOWN_REJECTS:
+        click.echo(f"... and {len(rejected) - SHOWN_REJECTS} more rejected rows (see --rejects FILE)", err=True)
+
+
+@node.command("import")
+@directory_argument
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--type", "kind", type=click.Choice(KINDS), help="What the rows are (default: from the file).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: from the file name).")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows; report and skip the rest.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write rejected rows with their errors here as JSON Lines.")
+@click.option("--dry-run", is_flag=True, help="Validate and report, write nothing.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def import_(directory, file, kind, fmt, skip_invalid, rejects, dry_run, quiet):
+    """Validate, sign and publish the records in FILE, all in one transaction.
+
+    By default nothing is imported if any row is invalid. Re-importing the
+    same file creates no new versions.
+    """
+    from biofed.node.store import ImportRejected, Rejected
+    from biofed.progress import progress
+
+    with _open(directory) as node_:
+        rows = _read_rows(file, fmt, kind, node_)
+        reader_rejects, contents, sources = [], [], []
+        for index, row in enumerate(rows):
+            if row.errors or row.content is None:
+                errors = [{"pointer": e.field, "rule": "import", "message": e.message} for e in row.errors]
+                reader_rejects.append(Rejected(index, row.source, None, errors or
+                                               [{"pointer": "", "rule": "import", "message": "row is empty"}]))
+            else:
+                contents.append(row.content)
+                sources.append(row.source)
+        all_or_nothing = not skip_invalid
+        with progress(f"import {file.name}", total=len(contents), quiet=quiet) as advance:
+            try:
+                result = node_.put_many(contents, skip_invalid=skip_invalid, sources=sources, on_progress=advance,
+                                        dry_run=dry_run or (all_or_nothing and bool(reader_rejects)))
+            except ImportRejected as exc:
+                result = exc.result
+        rejected = sorted(reader_rejects + result.rejected, key=lambda r: r.source)
+        if rejects is not None:
+            with rejects.open("w", encoding="utf-8") as out:
+                for item in rejected:
+                    out.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
+        _print_rejects(rejected)
+        if rejected and all_or_nothing:
+            raise BiofedError(f"{len(rejected)} of {len(rows)} rows in {file.name} are invalid; nothing imported "
+                              "(fix them, or use --skip-invalid to import the valid rows)")
+        verb = "Would import" if dry_run else "Imported"
+        click.echo(f"{verb} {file.name}: {result.created} created, {result.updated} updated, "
+                   f"{result.unchanged} unchanged, {len(rejected)} rejected; log size {result.tree_size}", err=True)
+
+
+@node.command()
+@directory_argument
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--checkpoint-interval", type=click.IntRange(min=1),
+              help="Seconds between checkpoint re-signs (default: node.json's checkpointInterval).")
+def serve(directory, host, port, checkpoint_interval):
+    """Serve the node's HTTP API (feeds, checkpoint, write API)."""
+    import uvicorn
+
+    from biofed.node.app import create_app
+
+    app = create_app(directory, checkpoint_interval=checkpoint_interval)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@node.group()
+@directory_argument
+@click.pass_context
+def token(ctx, directory):
+    """Manage write-API tokens: create, list, revoke."""
+    ctx.obj = directory
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who or what uses the token, e.g. crm-sync.")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["write", "delete", "admin"]))
+@click.pass_obj
+def token_create(directory, name, scopes):
+    """Create a token; it is printed once and stored only as a hash."""
+    with _open(directory) as node_:
+        click.echo(node_.create_token(name, list(scopes)))
+
+
+@token.command("list")
+@click.pass_obj
+def token_list(directory):
+    """List tokens (names and scopes; the tokens themselves are not stored)."""
+    with _open(directory) as node_:
+        for item in node_.list_tokens():
+            click.echo(json.dumps(item, ensure_ascii=False))
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def token_revoke(directory, name):
+    """Revoke the token called NAME."""
+    with _open(directory) as node_:
+        node_.revoke_token(name)
+    click.echo(f"Revoked token {name}.", err=True)
+
+
+@node.command("rotate-key")
+@directory_argument
+def rotate_key(directory):
+    """New signing key; the old one signs the rotation statement and is retired."""
+    with _open(directory) as node_:
+        old = node_.signing_key.kid
+        new = node_.rotate_key()
+    click.echo(f"Rotated key {old} -> {new}. Tell the registry: the descriptor now lists both.", err=True)
+    click.echo(new)
+
+
+@node.command("revoke-key")
+@directory_argument
+@click.argument("kid")
+@click.option("--compromised-since", required=True, help="RFC 3339 time from which the key is not to be trusted.")
+def revoke_key(directory, kid, compromised_since):
+    """Revoke key KID (rotating first if it is the current key)."""
+    with _open(directory) as node_:
+        node_.revoke_key(kid, compromised_since)
+        current = node_.signing_key.kid
+    click.echo(f"Revoked key {kid}; current key is {current}. Tell the registry.", err=True)
+
+
+@node.command()
+@directory_argument
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+def export(directory, output):
+    """Write every current record as JSON Lines, exactly as signed."""
+    with _open(directory) as node_:
+        _, records = node_.current_records()
+    out = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for record in records:
+            out.write(record + b"\n")
+    finally:
+        if output:
+            out.close()
+        else:
+            out.flush()
+
+
+@node.command()
+@directory_argument
+def show(directory):
+    """Print the node descriptor (what /.well-known/biofed-node.json serves)."""
+    with _open(directory) as node_:
+        click.echo(json.dumps(node_.descriptor(), indent=2, ensure_ascii=False))
