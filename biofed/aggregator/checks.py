@@ -1,0 +1,180 @@
+"""Per-page record checks that need no database: the CPU-bound part of a harvest.
+
+`check_page` parses one raw log page under the strict profile, canonicalises
+every record into its leaf bytes and hashes it, and verifies each record's
+proof, key, namespace and schema. It is a pure function of bytes and a small
+key table, so the harvester can run it in worker processes (both cores) and
+only pass bytes in and verdicts out.
+
+Checks that need the database (version higher than the one held) are done by
+the harvester when it commits the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from biofed.trust import jsonprofile, proofs
+from biofed.trust.canonical import canonicalize
+from biofed.trust.keys import PublicKey
+from biofed.trust.merkle import leaf_hash
+
+CONTENT_TYPES = ("Actor", "Project", "Offer")
+STATEMENT_TYPES = ("Tombstone", "KeyRotation", "KeyRevocation")
+
+
+class PageError(Exception):
+    """The page itself is unusable (malformed, out of sequence): the node is in error."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class NodeKey:
+    """A key the registry pins for a node, with its validity (RFC 3339 strings or None)."""
+
+    raw: bytes
+    kid: str
+    status: str = "active"
+    valid_from: str | None = None
+    valid_until: str | None = None
+    compromised_since: str | None = None
+
+
+@dataclass
+class Entry:
+    seq: int
+    leaf: bytes  # canonical bytes of the record, as published
+    hash: bytes
+    record_id: str | None = None
+    type: str | None = None
+    version: int | None = None
+    date_modified: str | None = None
+    reason: str | None = None  # None: every check passed
+    message: str | None = None
+    # The fields the harvester passes on: the full record for content types.
+    record: dict | None = field(default=None, repr=False)
+
+
+def _time(text) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else None
+
+
+_validate_record = None
+
+
+def _schema_issues(record: dict) -> list:
+    global _validate_record
+    if _validate_record is None:
+        try:
+            from biofed.schema import validate_record
+        except ImportError:  # the schema package is not installed: no schema check
+            validate_record = lambda record, signed=True: []  # noqa: E731
+        _validate_record = validate_record
+    return _validate_record(record, signed=True)
+
+
+def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_page_bytes: int,
+               max_record_bytes: int = jsonprofile.MAX_RECORD_BYTES) -> tuple[int, list[Entry]]:
+    """Return (tree size the page claims, entries) or raise PageError."""
+    try:
+        doc = jsonprofile.loads(page, max_bytes=max_page_bytes, max_depth=jsonprofile.MAX_DEPTH + 4)
+    except jsonprofile.ProfileError as exc:
+        raise PageError("malformed", f"log page after {after} is not strict-profile JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
+        raise PageError("malformed", f"log page after {after} has no 'entries' list")
+    if doc.get("node") not in (None, node_id):
+        raise PageError("malformed", f"log page after {after} is for node {doc.get('node')!r}")
+    tree_size = doc.get("treeSize")
+    if type(tree_size) is not int:
+        raise PageError("malformed", f"log page after {after} has no integer 'treeSize'")
+    by_kid = {key.kid: key for key in keys}
+    entries = []
+    expected = after + 1
+    for item in doc["entries"]:
+        if not isinstance(item, dict) or item.get("seq") != expected or not isinstance(item.get("record"), dict):
+            got = item.get("seq") if isinstance(item, dict) else item
+            raise PageError("sequence", f"log page after {after}: expected entry {expected}, got {got!r}")
+        record = item["record"]
+        leaf = canonicalize(record)
+        entry = Entry(seq=expected, leaf=leaf, hash=leaf_hash(leaf))
+        _check_record(node_id, by_kid, record, entry, max_record_bytes)
+        entries.append(entry)
+        expected += 1
+    return tree_size, entries
+
+
+def _reject(entry: Entry, reason: str, message: str) -> None:
+    entry.reason, entry.message = reason, message
+
+
+def _check_record(node_id: str, by_kid: dict[str, NodeKey], record: dict, entry: Entry, max_record_bytes: int) -> None:
+    entry.record_id = record_id = record.get("id") if isinstance(record.get("id"), str) else None
+    entry.type = kind = record.get("type") if isinstance(record.get("type"), str) else None
+    version = record.get("version")
+    entry.version = version if type(version) is int else None
+    entry.date_modified = record.get("dateModified") if isinstance(record.get("dateModified"), str) else None
+    if len(entry.leaf) > max_record_bytes:
+        return _reject(entry, "profile", f"record is {len(entry.leaf)} bytes, larger than {max_record_bytes}")
+    if record_id is None or entry.version is None or entry.version < 1 or kind is None:
+        return _reject(entry, "schema", "record needs a string 'id', a 'type' and an integer 'version' >= 1")
+    if not record_id.startswith(node_id + "/"):
+        return _reject(entry, "namespace", f"id {record_id!r} is outside the namespace of node {node_id!r}")
+    if kind not in CONTENT_TYPES + STATEMENT_TYPES:
+        return _reject(entry, "schema", f"unknown record type {kind!r}")
+    # The key: resolved from the proof's verificationMethod among the keys the
+    # registry pins for THIS node; any other key (another node's) is wrong-key.
+    proof = record.get("proof")
+    method = proof.get("verificationMethod") if isinstance(proof, dict) else None
+    if not isinstance(method, str):
+        return _reject(entry, "bad-signature", "record has no proof with a verificationMethod")
+    prefix = f"urn:biofed:{node_id}#"
+    kid = method[len(prefix):] if method.startswith(prefix) else None
+    key = by_kid.get(kid) if kid else None
+    if key is None:
+        return _reject(entry, "wrong-key", f"proof names {method!r}, not a key the registry pins for node {node_id!r}")
+    try:
+        proofs.verify(record, PublicKey(key.raw))
+    except proofs.ProofError as exc:
+        code = "bad-signature" if exc.reason in ("bad-signature", "malformed-proof", "missing-proof") else exc.reason
+        return _reject(entry, code, str(exc))
+    created = _time(proof.get("created"))
+    if created is None:
+        return _reject(entry, "bad-signature", "proof.created is not an RFC 3339 time with a zone")
+    compromised = _time(key.compromised_since)
+    if key.status == "revoked" and compromised is None:
+        return _reject(entry, "revoked-key", f"key {kid} is revoked")
+    if compromised is not None and created >= compromised:
+        return _reject(entry, "revoked-key", f"signed at {proof['created']} with key {kid}, compromised since {key.compromised_since}")
+    valid_from, valid_until = _time(key.valid_from), _time(key.valid_until)
+    if (valid_from and created < valid_from) or (valid_until and created > valid_until):
+        return _reject(entry, "key-not-valid", f"signed at {proof['created']}, outside the validity of key {kid}")
+    if kind in CONTENT_TYPES:
+        issues = _schema_issues(record)
+        if issues:
+            first = issues[0]
+            more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+            return _reject(entry, "schema", f"{getattr(first, 'pointer', '') or '/'}: {getattr(first, 'message', first)}{more}")
+        entry.record = record
+    elif kind == "KeyRotation":
+        if record.get("node") != node_id or not isinstance(record.get("newKey"), dict):
+            return _reject(entry, "statement", "KeyRotation needs 'node' (this node) and a 'newKey' JWK")
+        if record.get("previousKid") != kid:
+            return _reject(entry, "statement", "KeyRotation must be signed by the key it replaces (previousKid)")
+        try:
+            PublicKey.from_jwk(record["newKey"])
+        except ValueError as exc:
+            return _reject(entry, "statement", f"KeyRotation newKey: {exc}")
+    elif kind == "KeyRevocation":
+        if record.get("node") != node_id or not isinstance(record.get("kid"), str) or _time(record.get("compromisedSince")) is None:
+            return _reject(entry, "statement", "KeyRevocation needs 'node', 'kid' and an RFC 3339 'compromisedSince'")
+    return None

@@ -1,0 +1,137 @@
+"""Bounded HTTP GETs from one node: size limit, minimum rate, deadline, retries.
+
+A node is untrusted. Every response is streamed and cut off when it grows
+past `max_bytes` (counted after gzip decoding, so a compressed bomb fails
+too), when it arrives slower than `min_rate` bytes/s after a grace period,
+or when the whole request takes longer than `deadline`. Redirects are never
+followed automatically: one to the node's own registered origin is followed
+(at most a few times), any other is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+
+class FetchError(Exception):
+    """A node could not be read. `reason` is a stable code, str() a sentence."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    max_bytes: int
+    deadline: float  # seconds for the whole request, body included
+    min_rate: int = 10_000  # bytes/s, enforced after `rate_grace` seconds
+    rate_grace: float = 2.0
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: httpx.Headers
+    url: str
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class NodeClient:
+    """GETs against one node's base URL; use as `async with NodeClient(...)`."""
+
+    MAX_REDIRECTS = 3
+
+    def __init__(self, base_url: str, *, connect_timeout: float = 5.0, retries: int = 2, backoff: float = 0.25,
+                 user_agent: str = "biofed-aggregator"):
+        self.base_url = base_url.rstrip("/")
+        self.origin = _origin(self.base_url)
+        self.retries = retries
+        self.backoff = backoff
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(connect_timeout, read=connect_timeout * 2),
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
+            trust_env=False,
+        )
+        self.requests = 0
+        self.bytes = 0
+
+    async def __aenter__(self) -> "NodeClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.client.aclose()
+
+    async def get(self, path: str, limits: FetchLimits, *, headers: dict | None = None) -> Response:
+        """GET with retries on connection errors and 5xx; other failures raise at once."""
+        attempt = 0
+        while True:
+            try:
+                response = await self._get_following(path, limits, headers or {})
+            except FetchError as exc:
+                if exc.reason not in ("connect", "timeout") or attempt >= self.retries:
+                    raise
+            else:
+                if response.status < 500 or attempt >= self.retries:
+                    return response
+            attempt += 1
+            await asyncio.sleep(self.backoff * (2 ** (attempt - 1)))
+
+    async def _get_following(self, path: str, limits: FetchLimits, headers: dict) -> Response:
+        url = self.base_url + path
+        for _ in range(self.MAX_REDIRECTS + 1):
+            response = await self._get_once(url, limits, headers)
+            if response.status not in (301, 302, 303, 307, 308):
+                return response
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError("bad-redirect", f"{url} answered {response.status} without a Location")
+            target = urljoin(url, location)
+            if _origin(target) != self.origin:
+                raise FetchError("redirect-off-origin", f"{url} redirects to {target}, outside the registered origin {self.base_url}")
+            url = target
+        raise FetchError("bad-redirect", f"more than {self.MAX_REDIRECTS} redirects from {self.base_url + path}")
+
+    async def _get_once(self, url: str, limits: FetchLimits, headers: dict) -> Response:
+        self.requests += 1
+        try:
+            async with asyncio.timeout(limits.deadline):
+                async with self.client.stream("GET", url, headers=headers) as response:
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limits.max_bytes and "content-encoding" not in response.headers:
+                        raise FetchError("too-large", f"{url} declares {declared} bytes, more than the limit of {limits.max_bytes}")
+                    chunks = []
+                    size = 0
+                    started = time.monotonic()
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > limits.max_bytes:
+                            raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
+                        chunks.append(chunk)
+                        elapsed = time.monotonic() - started
+                        if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
+                            raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
+                    self.bytes += size
+                    return Response(response.status_code, b"".join(chunks), response.headers, url)
+        except TimeoutError:
+            raise FetchError("timeout", f"{url} did not answer completely within {limits.deadline:g} s") from None
+        except httpx.TimeoutException:
+            raise FetchError("timeout", f"{url} timed out") from None
+        except httpx.ConnectError as exc:
+            raise FetchError("connect", f"cannot connect to {url}: {exc or 'connection refused'}") from None
+        except (httpx.DecodingError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise FetchError("protocol", f"{url}: broken response ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise FetchError("http", f"{url}: {exc}") from None

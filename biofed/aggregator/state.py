@@ -1,0 +1,169 @@
+"""The harvester's tables in the catalogue database.
+
+Public (Datasette shows them): `nodes`, `records`, `changes`, `rejections`,
+`harvest_runs`, `registry_state`. Internal: `node_state` (the Merkle frontier
+per node) and `tombstones` (the last deleted version of each id, so an old
+signed version cannot be replayed to resurrect a deleted record).
+
+Every write the harvester makes to these tables happens inside one SQLite
+transaction per log page, so a crash leaves them consistent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    country TEXT,
+    region TEXT,
+    base_url TEXT,
+    licence TEXT,
+    attribution TEXT,
+    status TEXT,
+    health TEXT,
+    last_attempt TEXT,
+    last_success TEXT,
+    records INTEGER NOT NULL DEFAULT 0,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    tree_size INTEGER NOT NULL DEFAULT 0,
+    root_hash TEXT,
+    checkpoint_timestamp TEXT,
+    error TEXT,
+    stale_since TEXT,
+    mass_delete_pending INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS node_state (
+    node_id TEXT PRIMARY KEY,
+    frontier BLOB NOT NULL DEFAULT x'',
+    frontier_size INTEGER NOT NULL DEFAULT 0,
+    registry_version INTEGER,
+    checkpoint_etag TEXT,
+    checkpoint_note TEXT
+);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    type TEXT,
+    version INTEGER NOT NULL,
+    date_modified TEXT,
+    verified_at TEXT,
+    signed_json TEXT NOT NULL,
+    record_url TEXT,
+    stale INTEGER NOT NULL DEFAULT 0,
+    stale_since TEXT
+);
+CREATE INDEX IF NOT EXISTS records_node_id ON records(node_id);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted_at TEXT
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    version INTEGER,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    node_id TEXT,
+    seq INTEGER,
+    record_id TEXT,
+    reason TEXT NOT NULL,
+    message TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejections_node_id ON rejections(node_id);
+CREATE TABLE IF NOT EXISTS harvest_runs (
+    id INTEGER PRIMARY KEY,
+    node_id TEXT,
+    started TEXT,
+    finished TEXT,
+    status TEXT,
+    entries INTEGER NOT NULL DEFAULT 0,
+    accepted INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS harvest_runs_node_id ON harvest_runs(node_id);
+CREATE TABLE IF NOT EXISTS registry_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER,
+    accepted_at TEXT,
+    registry_keys TEXT,
+    error TEXT
+);
+"""
+
+# Tables a public catalogue should not expose (Datasette metadata hides them).
+INTERNAL_TABLES = ("node_state", "tombstones")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def connect(db_path: str | Path) -> sqlite3.Connection:
+    """Open the catalogue database for harvesting: WAL, explicit transactions."""
+    conn = sqlite3.connect(str(db_path), isolation_level=None, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable across application crashes in WAL mode (only an OS
+    # crash may lose the last commits, never consistency).
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    ensure_schema(conn)
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+
+
+class transaction:
+    """`with transaction(conn): ...` — BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+def node_row(conn: sqlite3.Connection, node_id: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM nodes WHERE id = ?", (node_id,)).fetchone()
+
+
+def node_state_row(conn: sqlite3.Connection, node_id: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM node_state WHERE node_id = ?", (node_id,)).fetchone()
+
+
+def registry_state(conn: sqlite3.Connection) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM registry_state WHERE id = 1").fetchone()
+
+
+def status_rows(conn: sqlite3.Connection) -> list[dict]:
+    """One dict per node, for `biofed aggregator status`."""
+    rows = conn.execute(
+        "SELECT id, name, status, health, last_success, last_attempt, records, cursor, tree_size,"
+        " checkpoint_timestamp, error, stale_since, mass_delete_pending FROM nodes ORDER BY id"
+    ).fetchall()
+    return [dict(row) for row in rows]
