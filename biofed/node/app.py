@@ -115,6 +115,13 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["If-None-Match"], expose_headers=["ETag", "BioFed-Tree-Size"])
 
+    @app.middleware("http")
+    async def open_to_every_origin(request: Request, call_next):
+        # Always, not only when an Origin header came: a CDN may cache the answer for browsers.
+        response = await call_next(request)
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+        return response
+
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
         return error_response(exc.status, exc.error, exc.message, exc.errors, exc.headers)
