@@ -380,6 +380,8 @@ def upsert_record(conn: sqlite3.Connection, record: dict, *, node: dict, verifie
     kind = record.get("type")
     if kind not in ("Actor", "Project", "Offer"):
         return
+    if not isinstance(node, dict):  # a sqlite3.Row from the nodes table
+        node = dict(node)
     first_seen = _clear(conn, record["id"])
     provenance = _provenance(record, node, verified_at, first_seen)
     if kind == "Actor":
@@ -616,6 +618,10 @@ def build_inspect_file(db_path: str | Path, inspect_path: str | Path | None = No
 
     db_path = Path(db_path)
     inspect_path = Path(inspect_path) if inspect_path else db_path.with_name(db_path.stem + "-inspect.json")
+    # Immutable readers ignore the WAL: move committed pages into the main file first.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
 
     def run():
         return asyncio.run(inspect_([str(db_path)], sqlite_extensions=None))
