@@ -1,0 +1,147 @@
+"""`biofed node ...` commands, and crash safety of a real import process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from test_node_support import NODE_ID, actors
+
+from biofed.cli import cli
+from biofed.node.store import Node, hash_token
+from biofed.trust import merkle, proofs
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def init(tmp_path) -> tuple[Path, str]:
+    directory = tmp_path / "node"
+    result = run("node", "init", directory, "--id", NODE_ID, "--name", "BioRegio STERN", "--country", "DE",
+                 "--region", "DE1", "--base-url", "https://node.example")
+    return directory, result.stdout.strip()
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+def test_init_prints_the_token_once_and_refuses_again(tmp_path):
+    directory, token = init(tmp_path)
+    assert token.startswith("bfn_")
+    with Node.open(directory) as node:
+        assert node.authenticate(token).name == "admin"
+        assert node.conn.execute("SELECT hash FROM tokens").fetchone()[0] == hash_token(token)
+    again = run("node", "init", directory, "--id", NODE_ID, "--name", "X", "--country", "DE", ok=False)
+    assert again.exit_code == 1 and again.output.startswith("Error: ") and "not an empty directory" in again.output
+    bad = run("node", "init", tmp_path / "other", "--id", "X Y", "--name", "X", "--country", "DE", ok=False)
+    assert bad.exit_code == 1 and "node id" in bad.output
+
+
+def test_import_export_show_and_reimport(tmp_path):
+    directory, _ = init(tmp_path)
+    source = write_jsonl(tmp_path / "members.jsonl", actors(30))
+    result = run("node", "import", directory, source, "--quiet")
+    assert "30 created" in result.stderr
+    again = run("node", "import", directory, source, "--quiet")
+    assert "0 created, 0 updated, 30 unchanged" in again.stderr
+    with Node.open(directory) as node:
+        assert node.tree_size() == 30
+        key = node.signing_key.public
+    exported = run("node", "export", directory).stdout_bytes.splitlines()
+    assert len(exported) == 30
+    for line in exported:
+        proofs.verify(orjson.loads(line), key)
+    # an export re-imported is unchanged content
+    out = tmp_path / "export.jsonl"
+    run("node", "export", directory, "--output", out)
+    assert "30 unchanged" in run("node", "import", directory, out, "--quiet").stderr
+    descriptor = json.loads(run("node", "show", directory).stdout)
+    assert descriptor["id"] == NODE_ID and descriptor["keys"]["keys"][0]["kid"] == key.kid
+
+
+def test_import_all_or_nothing_names_row_field_reason(tmp_path):
+    directory, _ = init(tmp_path)
+    records = actors(10)
+    records[4] = {**records[4], "actorType": "spaceship"}
+    source = tmp_path / "members.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records) + b'{"broken": \n')
+    result = run("node", "import", directory, source, "--quiet", ok=False)
+    assert result.exit_code == 1
+    assert "members.jsonl line 5" in result.stderr and "/actorType" in result.stderr
+    assert "members.jsonl line 11" in result.stderr
+    assert "2 of 11 rows" in result.stderr and "nothing imported" in result.stderr
+    with Node.open(directory) as node:
+        assert node.tree_size() == 0
+    rejects = tmp_path / "rejects.jsonl"
+    ok = run("node", "import", directory, source, "--quiet", "--skip-invalid", "--rejects", rejects)
+    assert "9 created" in ok.stderr and "2 rejected" in ok.stderr
+    lines = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [line["source"] for line in lines] == ["members.jsonl line 11", "members.jsonl line 5"]
+    assert lines[1]["errors"][0]["pointer"] == "/actorType"
+
+
+def test_tokens_and_keys(tmp_path):
+    directory, _ = init(tmp_path)
+    token = run("node", "token", directory, "create", "--name", "crm", "--scope", "write", "--scope", "delete").stdout.strip()
+    listed = [json.loads(line) for line in run("node", "token", directory, "list").stdout.splitlines()]
+    assert [(t["name"], t["scopes"]) for t in listed] == [("admin", ["admin"]), ("crm", ["write", "delete"])]
+    assert token not in run("node", "token", directory, "list").stdout
+    run("node", "token", directory, "revoke", "crm")
+    assert run("node", "token", directory, "revoke", "crm", ok=False).exit_code == 1
+    with Node.open(directory) as node:
+        assert node.authenticate(token) is None
+        old = node.signing_key.kid
+    new = run("node", "rotate-key", directory).stdout.strip()
+    assert new != old
+    run("node", "revoke-key", directory, old, "--compromised-since", "2026-01-01T00:00:00Z")
+    statuses = {k["kid"]: k["status"] for k in json.loads(run("node", "show", directory).stdout)["keys"]["keys"]}
+    assert statuses == {old: "revoked", new: "active"}
+    bad = run("node", "revoke-key", directory, "nope", "--compromised-since", "2026-01-01T00:00:00Z", ok=False)
+    assert bad.exit_code == 1 and "not a key of node" in bad.output
+
+
+def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
+    directory, _ = init(tmp_path)
+    seed_file = write_jsonl(tmp_path / "first.jsonl", actors(50))
+    run("node", "import", directory, seed_file, "--quiet")
+    big = write_jsonl(tmp_path / "big.jsonl", actors(20_000, start=50))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    for delay in (0.3, 1.5):  # seconds after the import's transaction began
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import test_node_support, sys; from biofed.cli import cli; sys.exit(cli())",
+             "node", "import", str(directory), str(big)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )
+        for line in process.stderr:  # JSON progress lines: wait until the rows are read and writing began
+            if b'"event": "start"' in line:
+                break
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+        with Node.open(directory) as node:
+            assert node.check_log() == []
+            size = node.tree_size()
+            assert size in (50, 20_050), f"partial import: log size {size}"
+            assert node.conn.execute("SELECT count(*) FROM records").fetchone()[0] == size
+            assert merkle.root(node.leaf_hashes(size)) == node._tree(node.conn).root()
+        if size == 20_050:
+            break
+    # the node still works after the crash: a clean import completes
+    run("node", "import", directory, big, "--quiet")
+    with Node.open(directory) as node:
+        assert node.tree_size() == 20_050 and node.check_log() == []
