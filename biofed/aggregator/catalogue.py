@@ -157,6 +157,16 @@ CREATE TABLE IF NOT EXISTS offers (
     region TEXT,
     valid_until TEXT,{PROVENANCE}
 );
+CREATE TABLE IF NOT EXISTS region_profiles (
+    region TEXT NOT NULL REFERENCES regions(code),
+    region_name TEXT,
+    dimension TEXT NOT NULL,
+    value TEXT NOT NULL,
+    actors INTEGER NOT NULL,
+    actors_in_region INTEGER NOT NULL,
+    specialisation REAL,
+    PRIMARY KEY (region, dimension, value)
+);
 CREATE TABLE IF NOT EXISTS offer_technologies (
     offer_id TEXT NOT NULL REFERENCES offers(id),
     technology TEXT NOT NULL COLLATE NOCASE,
@@ -167,6 +177,7 @@ CREATE TABLE IF NOT EXISTS offer_technologies (
 INDEXES = """
 CREATE INDEX IF NOT EXISTS idx_actors_country_type ON actors(country, actor_type);
 CREATE INDEX IF NOT EXISTS idx_actors_region ON actors(region);
+CREATE INDEX IF NOT EXISTS idx_actors_name ON actors(name);
 CREATE INDEX IF NOT EXISTS idx_actors_actor_type ON actors(actor_type);
 CREATE INDEX IF NOT EXISTS idx_actors_node ON actors(node_id);
 CREATE INDEX IF NOT EXISTS idx_actors_ror ON actors(ror) WHERE ror IS NOT NULL;
@@ -595,6 +606,29 @@ UPDATE participations SET partner_region = (SELECT a.region FROM actors a WHERE 
  WHERE actor_id IS NOT NULL;
 UPDATE projects SET regions = (
     SELECT count(DISTINCT partner_region) FROM participations WHERE project_id = projects.id);
+-- The territorial survey, computed once per harvest rather than per request:
+-- actors per sector and per stage in each region, and the specialisation
+-- index (region's share of its actors in it / Europe's share; > 1 = stronger).
+DELETE FROM region_profiles;
+INSERT INTO region_profiles (region, region_name, dimension, value, actors, actors_in_region, specialisation)
+WITH facts AS (
+    SELECT region, 'sector' AS dimension, sector AS value, actor_id FROM actor_sectors
+    UNION ALL
+    SELECT region, 'stage', stage, actor_id FROM actor_value_chain
+),
+per_region AS (
+    SELECT region, dimension, value, count(*) AS actors FROM facts
+    WHERE region IS NOT NULL GROUP BY region, dimension, value
+),
+region_totals AS (SELECT region, count(*) AS total FROM actors WHERE region IS NOT NULL GROUP BY region),
+europe AS (SELECT dimension, value, count(*) AS actors FROM facts GROUP BY dimension, value),
+europe_total AS (SELECT count(*) AS total FROM actors)
+SELECT p.region, r.name, p.dimension, p.value, p.actors, t.total,
+       round((1.0 * p.actors / t.total) / (1.0 * e.actors / (SELECT total FROM europe_total)), 2)
+FROM per_region p
+JOIN region_totals t ON t.region = p.region
+JOIN europe e ON e.dimension = p.dimension AND e.value = p.value
+LEFT JOIN regions r ON r.code = p.region;
 """
 
 

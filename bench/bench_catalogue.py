@@ -1,0 +1,201 @@
+"""Catalogue at scale: build time, size, and Datasette response times.
+
+    python -m bench.bench_catalogue --rows 1000000
+
+Synthetic actors are written straight into the catalogue tables in batches
+(signing a million records would measure the signer, not the catalogue); the
+flattening path itself (upsert_record) is timed separately on real-shaped
+records. Datasette then serves the file the way production does: immutable,
+with an inspect file, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from biofed.aggregator import catalogue
+from biofed.aggregator.serve import make_datasette
+
+SECTORS = ["red-biotech", "green-biotech", "white-biotech", "blue-biotech", "medtech", "biomaterials",
+           "digital-health", "biomanufacturing", "pharma", "diagnostics", "nutrition-health", "environment"]
+STAGES = ["training", "research-development", "process-industrialisation", "production", "market-access"]
+TYPES = ["sme"] * 6 + ["large-company", "company", "university", "research-institute", "hospital",
+                       "cluster-organisation", "training-provider", "investor", "public-body", "non-profit"]
+SYLLABLES = ["bio", "gen", "vita", "med", "cell", "thera", "nova", "zym", "lux", "pharm", "syn", "neo", "cura",
+             "omni", "helix", "prot", "immu", "derm", "cardi", "neuro", "onco", "vax", "lab", "tek"]
+TECHNOLOGIES = ["mRNA", "CRISPR", "AAV vectors", "cell therapy", "biosensors", "microfluidics", "fermentation",
+                "bioprinting", "proteomics", "machine learning", "antibodies", "enzymes", "organoids", "vaccines"]
+WORDS = ("develops manufactures researches provides platform services for clinical diagnostic industrial "
+         "partners europe therapies process scale quality analytics").split()
+MEDIUM_TERM = "organoid"  # put in ~1% of descriptions: a medium-frequency search term
+
+
+def synthetic_actors(n: int, regions: list[tuple[str, str, str, float, float]], seed: int = 7):
+    rng = random.Random(seed)
+    for i in range(n):
+        code, name, country, lat, lon = rng.choice(regions)
+        stem = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+        actor_type = rng.choice(TYPES)
+        words = rng.sample(WORDS, 8)
+        if rng.random() < 0.01:
+            words.append(MEDIUM_TERM)
+        technologies = rng.sample(TECHNOLOGIES, rng.randint(0, 3))
+        node = f"node-{i % 40:02d}"
+        yield {
+            "id": f"{node}/actor/a{i:07d}", "name": f"{stem} {rng.choice(['GmbH', 'SA', 'AB', 'BV', 'SpA', 'Ltd'])}",
+            "actor_type": actor_type, "country": country, "region": code, "region_name": name,
+            "latitude": lat + rng.uniform(-0.3, 0.3), "longitude": lon + rng.uniform(-0.3, 0.3),
+            "geo_precision": "exact", "description": " ".join(words).capitalize() + ".",
+            "technologies": ", ".join(technologies) or None, "node_id": node, "licence": "CC-BY-4.0",
+            "version": 1, "verified_at": "2026-11-23T12:00:00Z", "first_seen": "2026-11-23T12:00:00Z", "stale": 0,
+            "record_url": f"https://{node}.example/records/{node}/actor/a{i:07d}", "status": "active",
+            "_sectors": rng.sample(SECTORS, rng.randint(1, 3)), "_stages": rng.sample(STAGES, rng.randint(1, 2)),
+            "_technologies": technologies,
+        }
+
+
+def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, name TEXT)")
+    catalogue.ensure_schema(conn)
+    regions = [tuple(r) for r in conn.execute(
+        "SELECT code, name, country, latitude, longitude FROM regions WHERE level = 2 AND latitude IS NOT NULL")]
+    if not regions:  # no NUTS code list in this checkout
+        regions = [(f"{c}{k}", f"Region {c}{k}", c, 45.0 + k, 5.0 + k) for c in ("DE", "FR", "DK", "IT", "ES")
+                   for k in range(1, 9)]
+    columns = [c for c in next(synthetic_actors(1, regions)) if not c.startswith("_")]
+    insert_actor = f"INSERT INTO actors ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    started = time.perf_counter()
+    actors, sectors, stages, techs = [], [], [], []
+
+    def flush():
+        conn.execute("BEGIN")
+        conn.executemany(insert_actor, actors)
+        conn.executemany("INSERT INTO actor_sectors VALUES (?, ?, ?, ?, ?)", sectors)
+        conn.executemany("INSERT INTO actor_value_chain VALUES (?, ?, ?, ?, ?)", stages)
+        conn.executemany("INSERT INTO actor_technologies VALUES (?, ?)", techs)
+        conn.execute("COMMIT")
+        for rows_ in (actors, sectors, stages, techs):
+            rows_.clear()
+
+    for actor in synthetic_actors(rows, regions):
+        actors.append(tuple(actor[c] for c in columns))
+        key = (actor["country"], actor["region"], actor["actor_type"])
+        sectors += [(actor["id"], s, *key) for s in actor["_sectors"]]
+        stages += [(actor["id"], s, *key) for s in actor["_stages"]]
+        techs += [(actor["id"], t) for t in actor["_technologies"]]
+        if len(actors) >= batch:
+            flush()
+    flush()
+    insert_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    catalogue.finalise(conn)
+    conn.execute("COMMIT")
+    finalise_seconds = time.perf_counter() - started
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    started = time.perf_counter()
+    catalogue.build_inspect_file(db_path)
+    return {"insert_s": insert_seconds, "finalise_s": finalise_seconds,
+            "inspect_s": time.perf_counter() - started, "size_mb": db_path.stat().st_size / 1e6}
+
+
+def flattening_rate(n: int = 20_000) -> float:
+    """upsert_record on real-shaped (unsigned) records, one transaction: records/s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "f.db", isolation_level=None)
+        catalogue.ensure_schema(conn)
+        node = {"id": "n", "name": "N", "base_url": "https://n.example", "licence": "CC0-1.0"}
+        record = {"type": "Actor", "version": 1, "dateModified": "2026-01-01T00:00:00Z", "actorType": "sme",
+                  "country": "DE", "region": "DE11", "names": [{"value": "Beispiel Biotech GmbH", "preferred": True}],
+                  "sectors": ["red-biotech", "medtech"], "valueChainStages": ["production"],
+                  "technologies": ["mRNA", "CRISPR"], "geo": {"lat": "48.1", "lon": "9.2"},
+                  "identifiers": {"ror": "https://ror.org/03a1kwz48"}, "description": {"en": "A company."}}
+        records = [{**record, "id": f"n/actor/a{i}"} for i in range(n)]
+        conn.execute("BEGIN")
+        started = time.perf_counter()
+        for r in records:
+            catalogue.upsert_record(conn, r, node=node, verified_at="2026-01-01T00:00:00Z")
+        rate = n / (time.perf_counter() - started)
+        conn.execute("COMMIT")
+        conn.close()
+        return rate
+
+
+async def timings(db_path: Path, repeat: int) -> dict:
+    ds = make_datasette(db_path)
+    await ds.invoke_startup()
+    conn = sqlite3.connect(db_path)
+    some_id = conn.execute("SELECT id FROM actors WHERE rowid = (SELECT max(rowid) / 2 FROM actors)").fetchone()[0]
+    country = conn.execute("SELECT country FROM actors WHERE id = ?", (some_id,)).fetchone()[0]
+    conn.close()
+    from datasette.utils import tilde_encode
+
+    pages = {
+        f"FTS search '{MEDIUM_TERM}' (canned, ranked)": f"/catalogue/search.json?q={MEDIUM_TERM}&country=&region=",
+        f"FTS search '{MEDIUM_TERM}' (table _search)": f"/catalogue/actors.json?_search={MEDIUM_TERM}",
+        "table page, 2 facets (country, actor_type)": "/catalogue/actors.json?_facet=country&_facet=actor_type",
+        f"table page country={country}, 2 facets (actor_type, region)":
+            f"/catalogue/actors.json?country={country}&_facet=actor_type&_facet=region",
+        "table HTML page, 2 facets": "/catalogue/actors?_facet=country&_facet=actor_type",
+        "junction facet: sectors in country": f"/catalogue/actor_sectors.json?country={country}&_facet=sector",
+        "row page (HTML)": f"/catalogue/actors/{tilde_encode(some_id)}",
+        "row JSON": f"/catalogue/actors/{tilde_encode(some_id)}.json",
+        "region_strengths, one NUTS 2 region": "/catalogue/region_strengths.json?region=" + some_region(db_path),
+    }
+    results = {}
+    for label, path in pages.items():
+        response = await ds.client.get(path)  # warm the page cache
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = await ds.client.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        samples.sort()
+        results[label] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))])
+    return results
+
+
+def some_region(db_path: Path) -> str:
+    conn = sqlite3.connect(db_path)
+    region = conn.execute("SELECT region FROM actors WHERE rowid = 1").fetchone()[0]
+    conn.close()
+    return region
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="synthetic actors (default 200000)")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--db", type=Path, help="keep the database here (default: a temporary directory)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = args.db or Path(tmp) / "catalogue.db"
+        if db_path.exists():
+            db_path.unlink()
+        rate = flattening_rate()
+        print(f"upsert_record flattening: {rate:,.0f} records/s")
+        built = build(db_path, args.rows)
+        print(f"{args.rows:,} actors: insert {built['insert_s']:.1f} s ({args.rows / built['insert_s']:,.0f} rows/s), "
+              f"finalise {built['finalise_s']:.1f} s, inspect {built['inspect_s']:.1f} s, "
+              f"size {built['size_mb']:,.0f} MB")
+        print("| request | p50 ms | p95 ms |\n|---|---|---|")
+        for label, (p50, p95) in asyncio.run(timings(db_path, args.repeat)).items():
+            print(f"| {label} | {p50:.1f} | {p95:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
