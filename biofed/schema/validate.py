@@ -195,7 +195,7 @@ def _issues_from_error(error, pointer: str | None = None) -> list[ValidationIssu
         field = kind.property
         message = f"required field {field!r} is missing"
         if field in NODE_SET_FIELDS:
-            message += " (the node sets it when signing; validate content before signing as unsigned)"
+            message += " (the node sets it when signing; check content before signing with --unsigned)"
         return [ValidationIssue(f"{where}/{field}", "required", message)]
     if name in ("AdditionalProperties", "UnevaluatedProperties"):
         issues = []
