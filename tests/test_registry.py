@@ -255,7 +255,8 @@ def test_suspend_activate_remove_and_history(registry_dir, tmp_path):
     first_four = snapshot(registry_dir / "history")
     run("registry", "remove", registry_dir, "biopro")
     assert current(registry_dir).node("biopro")["status"] == "removed"
-    assert "removed" in run("registry", "suspend", registry_dir, "nope", ok=False).output or True
+    assert "'nope' is not in registry biofed-eu" in run("registry", "suspend", registry_dir, "nope", ok=False).output
+    assert "was removed" in run("registry", "activate", registry_dir, "biopro", ok=False).output
     assert "ids are never reused" in run("registry", "add", registry_dir, join(tmp_path / "node", tmp_path),
                                          "--offline", ok=False).output
 
@@ -350,3 +351,20 @@ def test_biofed_verify_with_registry(run_node, registry_dir, tmp_path):
     result = CliRunner().invoke(cli, ["verify", str(record), "--registry", str(registry_file),
                                       "--registry-key", stranger.public.multibase])
     assert result.exit_code == 1 and "not a trusted registry key" in result.output
+
+
+def test_a_tampered_registry_directory_is_refused_and_not_re_signed(registry_dir):
+    run("registry", "sign", registry_dir)
+    path = registry_dir / "registry.json"
+    doc = json.loads(path.read_text())
+    doc["expires"] = "2099-01-01T00:00:00Z"
+    path.write_text(json.dumps(doc))
+    before = snapshot(registry_dir)
+    result = run("registry", "sign", registry_dir, ok=False)
+    assert "registry.json" in result.output and "signature does not hold" in result.output
+    path.write_text("{\"type\": \"BioFedRegistry\", \"type\": 1}")
+    assert "duplicate key" in run("registry", "list", registry_dir, ok=False).output
+    assert sorted(p.name for p in (registry_dir / "history").iterdir()) == ["1.json", "2.json"]
+    assert "not a registry directory" in run("registry", "sign", registry_dir / "history", ok=False).output
+    assert "not an empty directory" in run("registry", "init", registry_dir, "--name", "x", ok=False).output
+    assert snapshot(registry_dir) == {**before, "registry.json": path.read_bytes()}
