@@ -110,6 +110,24 @@ def test_snapshot_holds_current_records(served):
     assert client.get(f"/records/{NODE_ID}/actor/org-0").content in lines
 
 
+def test_schemas_and_statements_follow_the_standard(served):
+    client, _, directory = served
+    from biofed.node.store import Node
+    from biofed.schema import validate_document, validate_record
+
+    schema = client.get("/schemas/actor.json")
+    assert schema.status_code == 200 and schema.json()["$schema"].startswith("https://json-schema.org/")
+    assert client.get("/schemas/nothing.json").status_code == 404
+    assert validate_document(client.get("/.well-known/biofed-node.json").json(), "node-descriptor") == []
+    with Node.open(directory) as node:
+        old = node.signing_key.kid
+        new = node.rotate_key()
+        node.revoke_key(old, "2020-01-01T00:00:00Z")
+    for path in (f"/records/{NODE_ID}/key/{new}", f"/records/{NODE_ID}/key-revocation/{old}",
+                 f"/records/{NODE_ID}/actor/org-3", f"/records/{NODE_ID}/actor/org-0"):
+        assert validate_record(orjson.loads(client.get(path).content)) == [], path
+
+
 def test_openapi_and_cors(served):
     client, _, _ = served
     assert "/log" in client.get("/openapi.json").json()["paths"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -119,12 +118,10 @@ def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
     seed_file = write_jsonl(tmp_path / "first.jsonl", actors(50))
     run("node", "import", directory, seed_file, "--quiet")
     big = write_jsonl(tmp_path / "big.jsonl", actors(20_000, start=50))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     for delay in (0.3, 1.5):  # seconds after the import's transaction began
         process = subprocess.Popen(
-            [sys.executable, "-c", "import test_node_support, sys; from biofed.cli import cli; sys.exit(cli())",
-             "node", "import", str(directory), str(big)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            [sys.executable, "-m", "biofed", "node", "import", str(directory), str(big)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         for line in process.stderr:  # JSON progress lines: wait until the rows are read and writing began
             if b'"event": "start"' in line:

@@ -199,6 +199,23 @@ def test_revocation_of_the_current_key_rotates_first(tmp_path):
     node.close()
 
 
+def test_revocation_resigns_records_signed_after_compromise(tmp_path):
+    node, _ = make_node(tmp_path)
+    old = node.signing_key.kid
+    before = node.put(actors(1)[0])
+    node.rotate_key()
+    current = node.signing_key.kid
+    node.revoke_key(old, before["dateModified"])  # everything the old key signed is suspect
+    record = orjson.loads(node.get(before["id"]))
+    assert record["version"] == 2 and proofs.key_fragment(record["proof"]["verificationMethod"]) == current
+    assert {k: v for k, v in record.items() if k not in ("version", "dateModified", "proof")} == \
+        {k: v for k, v in before.items() if k not in ("version", "dateModified", "proof")}
+    node.revoke_key(current, "2099-01-01T00:00:00Z")  # nothing signed after that time: nothing re-signed
+    assert orjson.loads(node.get(before["id"]))["version"] == 2
+    assert node.check_log() == []
+    node.close()
+
+
 def test_checkpoint_matches_leaves_and_resigns(tmp_path):
     node, _ = make_node(tmp_path)
     node.put_many(actors(7))

@@ -29,21 +29,3 @@ def descriptor_keys(descriptor: dict) -> dict[str, PublicKey]:
 def loads(data: bytes):
     return orjson.loads(data)
 
-
-# TEMPORARY until biofed.schema lands: a tiny stand-in with the same signature.
-import biofed.schema as _schema  # noqa: E402
-
-if not hasattr(_schema, "validate_record"):
-    import biofed.node.store as _store
-    from biofed.node.records import Issue as _Issue
-
-    def _stand_in(record, signed=False):
-        issues = []
-        if record.get("actorType") not in (None, "sme", "large-company", "university", "research-institute",
-                                           "hospital", "investor"):
-            issues.append(_Issue("/actorType", "enum", "not a known actor type"))
-        if record.get("type") == "Actor" and not (isinstance(record.get("country"), str) and len(record["country"]) == 2):
-            issues.append(_Issue("/country", "pattern", "country must be ISO 3166-1 alpha-2"))
-        return issues
-
-    _store._validate = _stand_in

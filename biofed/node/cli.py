@@ -76,7 +76,7 @@ def _read_json_rows(path: Path, fmt):
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        source = f"{path.name} line {number}" if fmt == "jsonl" else path.name
+        source = f"line {number}" if fmt == "jsonl" else ""
         try:
             yield SimpleNamespace(source=source, content=jsonprofile.loads(line), errors=[])
         except jsonprofile.ProfileError as exc:
@@ -117,6 +117,8 @@ def import_(directory, file, kind, fmt, skip_invalid, rejects, dry_run, quiet):
         rows = _read_rows(file, fmt, kind, node_)
         reader_rejects, contents, sources = [], [], []
         for index, row in enumerate(rows):
+            # Reports name the file and the row: "members.csv row 12".
+            row.source = row.source if file.name in row.source else f"{file.name} {row.source}".strip()
             if row.errors or row.content is None:
                 errors = [{"pointer": e.field, "rule": "import", "message": e.message} for e in row.errors]
                 reader_rejects.append(Rejected(index, row.source, None, errors or

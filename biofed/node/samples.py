@@ -12,8 +12,8 @@ SECTORS = ["red-biotech", "green-biotech", "white-biotech", "medtech", "biomater
 STAGES = ["training", "research-development", "process-industrialisation", "production", "market-access"]
 TECHNOLOGIES = ["mRNA", "CRISPR", "monoclonal antibodies", "cell therapy", "organoids", "microfluidics",
                 "bioprinting", "mass spectrometry", "single-cell sequencing", "fermentation", "AI drug design"]
-TOWNS = [("Stuttgart", "70173", "DE111", "48.775800", "9.182900"), ("Tübingen", "72072", "DE142", "48.521600", "9.057600"),
-         ("Reutlingen", "72764", "DE141", "48.491400", "9.211400"), ("Esslingen", "73728", "DE113", "48.740600", "9.310800")]
+TOWNS = [("Stuttgart", "70173", "DE11", "48.775800", "9.182900"), ("Tübingen", "72072", "DE14", "48.521600", "9.057600"),
+         ("Reutlingen", "72764", "DE14", "48.491400", "9.211400"), ("Esslingen", "73728", "DE11", "48.740600", "9.310800")]
 TYPES = ["sme", "sme", "sme", "large-company", "university", "research-institute", "hospital", "investor"]
 
 

@@ -328,7 +328,25 @@ class Node:
             conn.execute("UPDATE keys SET status = 'revoked', compromised_since = ?, "
                          "valid_until = COALESCE(valid_until, ?) WHERE kid = ?", (compromised_since, now, kid))
             self._sign_checkpoint(conn, self._tree(conn), key, now)
+        self._resign_after(kid, compromised_since)
         return signed
+
+    def _resign_after(self, kid: str, compromised_since: str) -> int:
+        """New versions, signed by the current key, of live records `kid` signed at or after `compromised_since`.
+
+        Aggregators refuse those signatures; without new versions the records would go stale.
+        """
+        method = self.verification_method(kid)
+        affected = []
+        for (signed,) in self.conn.execute("SELECT signed FROM records WHERE deleted = 0 AND type IN (?, ?, ?)",
+                                           tuple(CONTENT_TYPES)):
+            record = orjson.loads(signed)
+            proof = record.get("proof", {})
+            if proof.get("verificationMethod") == method and proof.get("created", "") >= compromised_since:
+                affected.append(content_of(record))
+        if affected:
+            self._write_records(affected, skip_invalid=True, sources=None, force=True)
+        return len(affected)
 
     def _append_statement(self, conn, statement: dict, key: SigningKey, now: str) -> dict:
         signed = sign(statement, key, self.verification_method(key.kid), created=now)
@@ -405,7 +423,7 @@ class Node:
     def _write_records(self, contents: Iterable, *, skip_invalid: bool, sources: Sequence[str] | None,
                        on_progress: Callable[[int], None] | None = None,
                        precheck: Callable[[str, tuple | None], None] | None = None,
-                       dry_run: bool = False) -> tuple[ImportResult, list[tuple[dict, bytes]]]:
+                       dry_run: bool = False, force: bool = False) -> tuple[ImportResult, list[tuple[dict, bytes]]]:
         result = ImportResult()
         written: list[tuple[dict, bytes]] = []
         with self._write() as conn:
@@ -424,7 +442,7 @@ class Node:
                     if precheck is not None:
                         precheck(record_id, state)
                     chash = content_hash(content)
-                    if state is not None and not state[2] and state[1] == chash:
+                    if state is not None and not state[2] and state[1] == chash and not force:
                         result.unchanged += 1
                         if on_progress:
                             on_progress(1)
