@@ -368,3 +368,66 @@ def test_a_tampered_registry_directory_is_refused_and_not_re_signed(registry_dir
     assert "not a registry directory" in run("registry", "sign", registry_dir / "history", ok=False).output
     assert "not an empty directory" in run("registry", "init", registry_dir, "--name", "x", ok=False).output
     assert snapshot(registry_dir) == {**before, "registry.json": path.read_bytes()}
+
+
+def test_node_fetch_is_bounded_redirects_size_and_origin(registry_dir, tmp_path):
+    from fastapi import FastAPI
+    from fastapi.responses import RedirectResponse, Response
+
+    from biofed.registry.fetch import NodeUnreachable, fetch_descriptor
+
+    def make_app(base_url):
+        app = FastAPI()
+
+        @app.get("/off/.well-known/biofed-node.json")
+        def off():
+            return RedirectResponse("http://localhost:9/.well-known/biofed-node.json")
+
+        @app.get("/same/.well-known/biofed-node.json")
+        def same():
+            return RedirectResponse(f"{base_url}/big/.well-known/biofed-node.json")
+
+        @app.get("/big/.well-known/biofed-node.json")
+        def big():
+            return Response(b'{"id": "' + b"x" * 2_000_000 + b'"}', media_type="application/json")
+
+        @app.get("/dup/.well-known/biofed-node.json")
+        def dup():
+            return Response(b'{"id": "a", "id": "b"}', media_type="application/json")
+
+        return app
+
+    with serving(make_app) as base_url:
+        with pytest.raises(NodeUnreachable, match="off the node's origin"):
+            fetch_descriptor(f"{base_url}/off")
+        with pytest.raises(NodeUnreachable, match="more than 1048576 bytes"):
+            fetch_descriptor(f"{base_url}/same")  # a same-origin redirect is followed, then capped
+        with pytest.raises(NodeUnreachable, match="duplicate key"):
+            fetch_descriptor(f"{base_url}/dup")
+
+
+def test_rotation_statement_must_be_signed_by_the_pinned_key(registry_dir, tmp_path):
+    from biofed.errors import BiofedError
+
+    init_node(tmp_path / "node", node_id="biovalley", name="BioValley", country="FR", region="FR1",
+              base_url="http://127.0.0.1:9")
+    run("registry", "add", registry_dir, join(tmp_path / "node", tmp_path), "--offline")
+    with Node.open(tmp_path / "node") as node:
+        old_kid = node.signing_key.kid
+        new_kid = node.rotate_key()
+        statement = json.loads(node.get(f"biovalley/key/{new_kid}"))
+    store = RegistryStore.open(registry_dir)
+    before = snapshot(registry_dir)
+    thief = SigningKey.generate()
+    forged = proofs.sign({**statement, "newKey": thief.public.jwk()}, thief, f"urn:biofed:biovalley#{old_kid}")
+    with pytest.raises(BiofedError, match="signature does not hold"):
+        store.rotate_node_key("biovalley", statement=forged)
+    with pytest.raises(BiofedError, match="must be signed by the old key"):
+        store.rotate_node_key("biovalley", statement=proofs.sign(statement, thief, f"urn:biofed:biovalley#{thief.kid}"))
+    with pytest.raises(BiofedError, match="is for node 'genopole', not 'biovalley'"):
+        store.rotate_node_key("biovalley", statement={**statement, "node": "genopole"})
+    assert snapshot(registry_dir) == before
+    statement_file = tmp_path / "rotation.json"
+    statement_file.write_text(json.dumps(statement))
+    run("registry", "rotate-node-key", registry_dir, "biovalley", "--statement", statement_file)
+    assert current(registry_dir).key_status("biovalley", new_kid) == "active"
