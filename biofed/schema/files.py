@@ -44,7 +44,15 @@ def _parse(data: bytes) -> tuple[object, list[ValidationIssue]]:
     try:
         return loads(data), []
     except ProfileError as exc:
-        return None, [ValidationIssue(exc.pointer, "profile", exc.message)]
+        return _lenient(data), [ValidationIssue(exc.pointer, "profile", exc.message)]
+
+
+def _lenient(data: bytes):
+    """The record as plain JSON would read it: only to name it (its id) in the report."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _chunks_jsonl(data: bytes) -> Iterator[tuple[str, bytes]]:

@@ -7,6 +7,7 @@ pays for the detailed, readable issue list.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import unicodedata
@@ -270,10 +271,20 @@ def _schema_issues(validator, instance) -> list[ValidationIssue]:
 
 # --- checks JSON Schema cannot express
 
+def _is_date(value) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _semantic_issues(record: dict) -> list[ValidationIssue]:
     issues = []
     start, end = record.get("startDate"), record.get("endDate")
-    if isinstance(start, str) and isinstance(end, str) and len(start) == len(end) == 10 and end < start:
+    if _is_date(start) and _is_date(end) and end < start:
         issues.append(ValidationIssue("/endDate", "dateOrder", f"end date {end} is before start date {start}"))
     region, country = record.get("region"), record.get("country")
     if isinstance(region, str) and isinstance(country, str) and len(region) >= 3 and len(country) == 2:
