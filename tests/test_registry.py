@@ -168,7 +168,7 @@ def test_descriptor_with_a_different_key_is_refused(run_node, registry_dir, tmp_
     request.write_text(json.dumps(build_join_request(config, impostor)))
     before = snapshot(registry_dir)
     result = run("registry", "add", registry_dir, request, ok=False)
-    assert f"serves key" in result.output and impostor.kid in result.output
+    assert "serves key" in result.output and impostor.kid in result.output
     assert snapshot(registry_dir) == before
 
 
