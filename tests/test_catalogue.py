@@ -260,6 +260,7 @@ def test_change_feed_pages_with_a_cursor(sample):
     for entry in entries:
         if entry["record"]:
             proofs.verify(entry["record"], sample["keys"][entry["node"]])
+    assert rows(sample, "/-/biofed/changes?limit=1")["latest"] == 13
     assert rows(sample, "/-/biofed/changes?after=13")["entries"] == []
     assert sample["get"]("/-/biofed/changes?limit=5000").status_code == 400
     assert sample["get"]("/-/biofed/changes?after=x").status_code == 400

@@ -176,7 +176,8 @@ CREATE TABLE IF NOT EXISTS offer_technologies (
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS idx_actors_country_type ON actors(country, actor_type);
-CREATE INDEX IF NOT EXISTS idx_actors_region ON actors(region);
+CREATE INDEX IF NOT EXISTS idx_actors_country_region ON actors(country, region);
+CREATE INDEX IF NOT EXISTS idx_actors_region_type ON actors(region, actor_type);
 CREATE INDEX IF NOT EXISTS idx_actors_name ON actors(name);
 CREATE INDEX IF NOT EXISTS idx_actors_actor_type ON actors(actor_type);
 CREATE INDEX IF NOT EXISTS idx_actors_node ON actors(node_id);

@@ -147,10 +147,12 @@ async def changes(datasette, request):
         return _error(400, "bad-parameter", f"after must be >= 0 and limit between 1 and {MAX_LIMIT}.")
     rows = (await db.execute(CHANGES_PAGE, {"after": after, "limit": limit})).rows
     last = rows[-1]["seq"] if rows else after
+    # The newest seq lets a mirror see a rebuilt catalogue (latest < its cursor).
+    latest = (await db.execute("select coalesce(max(seq), 0) from changes")).rows[0][0]
     path = datasette.urls.path("/-/biofed/changes")
     next_url = f"{path}?after={last}&limit={limit}" if len(rows) == limit else None
     body = (
-        '{"after":' + str(after) + ',"last":' + str(last)
+        '{"after":' + str(after) + ',"last":' + str(last) + ',"latest":' + str(latest)
         + ',"entries":[' + ",".join(change_entry(row) for row in rows) + "]"
         + ',"next":' + _dumps(next_url) + "}"
     )
