@@ -1,0 +1,348 @@
+"""The spreadsheet column mapping shared by the CSV and XLSX importers.
+
+One row is one record. Column names are case-insensitive (`Postal code`,
+`postal_code` and `POSTAL-CODE` are the same column); multi-valued cells are
+`;`-separated. docs/importing.md lists every column.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from biofed.node.importers import RowError
+from biofed.node.importers import values as v
+from biofed.node.importers.regions import iso_country, region_for_city
+
+COMMON = ("id", "type", "description", "description_lang", "website", "email", "phone", "contact_form",
+          "country", "region", "sectors", "value_chain_stages", "technologies")
+ACTOR = ("name", "name_lang", "other_names", "acronym", "actor_type", "services", "street", "postal_code", "city",
+         "lat", "lon", "ror", "pic", "vat", "lei", "wikidata", "size_class", "founding_year", "status",
+         "memberships")
+PROJECT = ("title", "acronym", "programme", "programme_codes", "funding_scheme", "call", "grant_id", "start_date",
+           "end_date", "status", "total_budget", "eu_contribution", "co_funding_rate", "topics", "coordinator",
+           "partners", "links")
+OFFER = ("title", "offer_type", "provider", "conditions", "valid_until")
+COLUMNS = {"actor": set(COMMON + ACTOR), "project": set(COMMON + PROJECT) - {"technologies", "sectors",
+           "value_chain_stages", "phone", "email", "contact_form", "country", "region", "website"},
+           "offer": set(COMMON + OFFER)}
+ALL_COLUMNS = set().union(*COLUMNS.values())
+_DESCRIPTION_LANG = re.compile(r"^description_([a-z]{2,3})$")
+_ROLE_MAILBOXES = {"info", "office", "contact", "kontakt", "press", "presse", "sales", "vertrieb", "service",
+                   "support", "team", "jobs", "hr", "admin", "mail", "post", "hello", "welcome", "secretariat",
+                   "sekretariat", "empfang", "reception", "communication", "kommunikation", "marketing", "events",
+                   "bd", "business", "development", "research", "lab", "labor", "training", "akademie", "academy",
+                   "transfer", "techtransfer", "innovation", "pressestelle", "zentrale", "institut", "institute"}
+KIND_OF_TYPE = {"actor": "actor", "project": "project", "offer": "offer"}
+
+
+def column_name(header: Any) -> str:
+    """`Postal code` -> `postal_code`."""
+    return re.sub(r"[\s-]+", "_", v.text_of(header).lower())
+
+
+def known_column(name: str) -> bool:
+    return name in ALL_COLUMNS or bool(_DESCRIPTION_LANG.match(name))
+
+
+def _code(value: str, code_list: str, column: str) -> str:
+    from biofed.schema.codes import codes
+
+    code = re.sub(r"[\s_]+", "-", value.strip().lower())
+    allowed = codes(code_list)
+    if code not in allowed:
+        raise ValueError(f"unknown code {value!r}; use one of {', '.join(allowed)}")
+    return code
+
+
+def _country(value: str) -> str:
+    from biofed.schema.codes import codes
+
+    code = iso_country(value)
+    if code not in codes("countries"):
+        raise ValueError(f"unknown country {value!r}; use an ISO 3166-1 alpha-2 code such as DE, FR, GB")
+    return code
+
+
+def _region(value: str) -> str:
+    from biofed.schema.codes import codes
+
+    code = value.strip().upper()
+    if code not in codes("nuts2021"):
+        raise ValueError(f"unknown region {value!r}; use a NUTS 2021 code of level 1 or 2 such as DE1 or DE11")
+    return code
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    local = value.split("@")[0].lower()
+    words = re.split(r"[._-]", local)
+    if re.fullmatch(r"[a-z]+[._][a-z]+", local) and not set(words) & _ROLE_MAILBOXES:
+        raise ValueError(f"{value!r} looks like a person's address; give an organisational mailbox such as info@...")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/$.?#].[^\s]*$", value, re.IGNORECASE):
+        raise ValueError(f"{value!r} is not a web address starting with http:// or https://")
+    return value
+
+
+def _partner(entry: str, role: str, node_id: str) -> dict:
+    parts = [part.strip() for part in entry.split("|")]
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise ValueError(f"{entry!r} is not a partner; write `Name | CC` or `Name | CC | actor id`")
+    partner = {"name": parts[0], "country": _country(parts[1]), "role": role}
+    if len(parts) == 3 and parts[2]:
+        partner["actor"] = v.actor_ref(parts[2], node_id=node_id)
+    return partner
+
+
+class _Row:
+    """Collects the mapped fields and the errors of one row."""
+
+    def __init__(self, cells: dict[str, Any]):
+        self.cells = cells
+        self.errors: list[RowError] = []
+
+    def text(self, column: str) -> str:
+        return v.text_of(self.cells.get(column))
+
+    def get(self, column: str, parse=None):
+        """The parsed value of a column, or None when empty or unparseable (an error is recorded)."""
+        raw = self.cells.get(column)
+        if v.text_of(raw) == "":
+            return None
+        try:
+            return parse(raw) if parse else v.text_of(raw)
+        except ValueError as exc:
+            self.errors.append(RowError(column, str(exc)))
+            return None
+
+    def codes(self, column: str, code_list: str) -> list[str] | None:
+        items = v.split_list(self.cells.get(column))
+        result = []
+        for item in items:
+            try:
+                result.append(_code(item, code_list, column))
+            except ValueError as exc:
+                self.errors.append(RowError(column, str(exc)))
+        return result or None
+
+
+def _put(content: dict, key: str, value) -> None:
+    if value not in (None, "", [], {}):
+        content[key] = value
+
+
+def _description(row: _Row) -> dict | None:
+    texts = {}
+    plain = row.text("description")
+    if plain:
+        lang = row.text("description_lang").lower() or "und"
+        if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", lang):
+            row.errors.append(RowError("description_lang", f"{lang!r} is not a language tag such as en or de"))
+        texts[lang] = plain
+    for column in row.cells:
+        match = _DESCRIPTION_LANG.match(column)
+        if match and row.text(column):
+            texts[match.group(1)] = row.text(column)
+    return texts or None
+
+
+def _contact(row: _Row) -> dict | None:
+    contact = {}
+    _put(contact, "email", row.get("email", lambda x: _email(v.text_of(x))))
+    _put(contact, "phone", row.get("phone"))
+    _put(contact, "contactForm", row.get("contact_form", lambda x: _url(v.text_of(x))))
+    return contact or None
+
+
+def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> None:
+    name = row.text("name")
+    if not name:
+        row.errors.append(RowError("name", "an actor needs a name"))
+    names = [{"value": name, "preferred": True}] if name else []
+    lang = row.text("name_lang").lower()
+    if lang and names:
+        names[0]["lang"] = lang
+    names += [{"value": other} for other in v.split_list(row.cells.get("other_names")) if other != name]
+    _put(content, "names", names)
+    _put(content, "acronyms", v.split_list(row.cells.get("acronym")))
+    actor_type = row.get("actor_type", lambda x: _code(v.text_of(x), "actor-types", "actor_type"))
+    if actor_type is None and not row.text("actor_type"):
+        row.errors.append(RowError("actor_type", "an actor needs a type, e.g. sme, university, hospital"))
+    _put(content, "actorType", actor_type)
+    _put(content, "valueChainStages", row.codes("value_chain_stages", "value-chain-stages"))
+    _put(content, "sectors", row.codes("sectors", "sectors"))
+    _put(content, "technologies", v.split_list(row.cells.get("technologies")))
+    _put(content, "services", v.split_list(row.cells.get("services")))
+    _put(content, "description", _description(row))
+    _put(content, "website", row.get("website", lambda x: _url(v.text_of(x))))
+    _put(content, "contact", _contact(row))
+    country = row.get("country", lambda x: _country(v.text_of(x)))
+    if country is None and not row.text("country") and node_region:
+        country = iso_country(node_region[:2])  # a member directory is mostly the node's own country
+    if country is None and not row.text("country"):
+        row.errors.append(RowError("country", "an actor needs a country (ISO code such as DE)"))
+    address = {}
+    _put(address, "street", row.get("street"))
+    _put(address, "postalCode", row.get("postal_code"))
+    _put(address, "locality", row.get("city"))
+    if address and country:
+        address["country"] = country
+    _put(content, "address", address)
+    _put(content, "country", country)
+    region = row.get("region", lambda x: _region(v.text_of(x)))
+    if region is None and not row.text("region") and country and row.text("city"):
+        region = region_for_city(row.text("city"), country)
+    _put(content, "region", region)
+    lat = row.get("lat", lambda x: v.coordinate(x, limit=90, what="latitude"))
+    lon = row.get("lon", lambda x: v.coordinate(x, limit=180, what="longitude"))
+    if (lat is None) != (lon is None) and not row.errors:
+        row.errors.append(RowError("lat" if lat is None else "lon", "give both lat and lon, or neither"))
+    if lat is not None and lon is not None:
+        content["geo"] = {"lat": lat, "lon": lon}
+    identifiers = {}
+    _put(identifiers, "ror", row.get("ror", _ror_url))
+    _put(identifiers, "pic", row.get("pic", lambda x: _pattern(x, r"[0-9]{9}", "a PIC (9 digits)")))
+    _put(identifiers, "vat", row.get("vat", lambda x: _pattern(x, r"[A-Z]{2}[0-9A-Za-z+*.]{2,13}",
+                                                                 "a VAT number with country prefix (DE123456789)")))
+    _put(identifiers, "lei", row.get("lei", lambda x: _pattern(x, r"[A-Z0-9]{18}[0-9]{2}", "an LEI (20 characters)")))
+    _put(identifiers, "wikidata", row.get("wikidata", _wikidata))
+    _put(content, "identifiers", identifiers)
+    _put(content, "sizeClass", row.get("size_class", lambda x: _code(v.text_of(x), "size-classes", "size_class")))
+    _put(content, "foundingYear", row.get("founding_year", v.year_of))
+    _put(content, "status", row.get("status", lambda x: _code(v.text_of(x), "actor-statuses", "status")))
+    _put(content, "memberships", [{"cluster": c} for c in v.split_list(row.cells.get("memberships"))])
+
+
+def _pattern(value, pattern: str, what: str) -> str:
+    text = v.text_of(value).replace(" ", "") if "PIC" in what or "VAT" in what else v.text_of(value)
+    if not re.fullmatch(pattern, text):
+        raise ValueError(f"{value!r} is not {what}")
+    return text
+
+
+def _ror_url(value) -> str:
+    text = v.text_of(value)
+    suffix = text.removeprefix("https://ror.org/").removeprefix("ror.org/")
+    if not re.fullmatch(r"0[a-z0-9]{6}[0-9]{2}", suffix):
+        raise ValueError(f"{value!r} is not a ROR id (https://ror.org/0xxxxxxxx)")
+    return f"https://ror.org/{suffix}"
+
+
+def _wikidata(value) -> str:
+    text = v.text_of(value).removeprefix("https://www.wikidata.org/wiki/")
+    if not re.fullmatch(r"Q[1-9][0-9]*", text):
+        raise ValueError(f"{value!r} is not a Wikidata item (Q and digits)")
+    return text
+
+
+def _project(row: _Row, content: dict, node_id: str) -> None:
+    title = row.text("title") or row.text("acronym")
+    if not title:
+        row.errors.append(RowError("title", "a project needs a title (or at least an acronym)"))
+    _put(content, "title", title)
+    _put(content, "acronym", row.get("acronym"))
+    _put(content, "description", _description(row))
+    programme = row.get("programme", lambda x: v.text_of(x).strip().upper().replace(" ", "-"))
+    if programme is not None:
+        from biofed.schema.codes import codes
+
+        if programme not in codes("programmes"):
+            row.errors.append(RowError("programme", f"unknown programme {row.text('programme')!r}; use one of "
+                                                    f"{', '.join(codes('programmes'))}"))
+            programme = None
+    elif not row.text("programme"):
+        row.errors.append(RowError("programme", "a project needs a programme, e.g. H2020, INTERREG, NATIONAL"))
+    _put(content, "programme", programme)
+    _put(content, "programmeCodes", v.split_list(row.cells.get("programme_codes")))
+    _put(content, "fundingScheme", row.get("funding_scheme"))
+    _put(content, "call", row.get("call"))
+    _put(content, "grantId", row.get("grant_id"))
+    start = row.get("start_date", v.date_of)
+    end = row.get("end_date", v.date_of)
+    if start and end and end < start:
+        row.errors.append(RowError("end_date", f"{end} is before the start date {start}"))
+    _put(content, "startDate", start)
+    _put(content, "endDate", end)
+    _put(content, "status", row.get("status", lambda x: _code(v.text_of(x), "project-statuses", "status")))
+    _put(content, "totalBudgetCents", row.get("total_budget", v.cents))
+    _put(content, "euContributionCents", row.get("eu_contribution", v.cents))
+    _put(content, "coFundingRateBp", row.get("co_funding_rate", v.basis_points))
+    _put(content, "topics", v.split_list(row.cells.get("topics")))
+    partners = []
+    for column, role in (("coordinator", "coordinator"), ("partners", "partner")):
+        for entry in v.split_list(row.cells.get(column)):
+            try:
+                partners.append(_partner(entry, role, node_id))
+            except ValueError as exc:
+                row.errors.append(RowError(column, str(exc)))
+    _put(content, "partners", partners)
+    links = []
+    for url in v.split_list(row.cells.get("links")):
+        try:
+            links.append({"url": _url(url)})
+        except ValueError as exc:
+            row.errors.append(RowError("links", str(exc)))
+    _put(content, "links", links)
+
+
+def _offer(row: _Row, content: dict, node_id: str) -> None:
+    if not row.text("title"):
+        row.errors.append(RowError("title", "an offer needs a title"))
+    _put(content, "title", row.text("title"))
+    offer_type = row.get("offer_type", lambda x: _code(v.text_of(x), "offer-types", "offer_type"))
+    if offer_type is None and not row.text("offer_type"):
+        row.errors.append(RowError("offer_type", "an offer needs a type, e.g. service, facility, licence"))
+    _put(content, "offerType", offer_type)
+    provider = row.get("provider", lambda x: v.actor_ref(v.text_of(x), node_id=node_id))
+    if provider is None and not row.text("provider"):
+        row.errors.append(RowError("provider", "an offer needs the id of the actor that provides it"))
+    _put(content, "provider", provider)
+    _put(content, "description", _description(row))
+    _put(content, "technologies", v.split_list(row.cells.get("technologies")))
+    _put(content, "sectors", row.codes("sectors", "sectors"))
+    _put(content, "valueChainStages", row.codes("value_chain_stages", "value-chain-stages"))
+    _put(content, "conditions", row.get("conditions"))
+    _put(content, "website", row.get("website", lambda x: _url(v.text_of(x))))
+    _put(content, "contact", _contact(row))
+    _put(content, "country", row.get("country", lambda x: _country(v.text_of(x))))
+    _put(content, "region", row.get("region", lambda x: _region(v.text_of(x))))
+    _put(content, "validUntil", row.get("valid_until", v.date_of))
+
+
+def map_row(cells: dict[str, Any], *, kind: str | None, node_id: str,
+            node_region: str | None) -> tuple[dict | None, list[RowError]]:
+    """One spreadsheet row (column name -> cell value) as record content, or None and the errors."""
+    row = _Row(cells)
+    row_kind = row.text("type").lower() or kind or "actor"
+    if row_kind not in COLUMNS:
+        return None, [RowError("type", f"unknown type {row.text('type')!r}; use Actor, Project or Offer")]
+    for column, value in cells.items():
+        if v.text_of(value) and column not in COLUMNS[row_kind] and not _DESCRIPTION_LANG.match(column):
+            row.errors.append(RowError(column, f"column {column} is not used for a {row_kind.capitalize()}"))
+    content: dict = {}
+    raw_id = row.text("id")
+    if not raw_id:
+        basis = row.text("name") or row.text("acronym") or row.text("title")
+        raw_id = v.slug(basis) if basis else ""
+    if raw_id:
+        try:
+            content["id"] = v.record_id(raw_id, node_id=node_id, kind=row_kind)
+        except ValueError as exc:
+            row.errors.append(RowError("id", str(exc)))
+    else:
+        row.errors.append(RowError("id", "give an id or a name to derive one from"))
+    content["type"] = row_kind.capitalize()
+    if row_kind == "actor":
+        _actor(row, content, node_id, node_region)
+    elif row_kind == "project":
+        _project(row, content, node_id)
+    else:
+        _offer(row, content, node_id)
+    if row.errors:
+        return None, row.errors
+    return content, []

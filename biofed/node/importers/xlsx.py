@@ -1,0 +1,54 @@
+"""Member directories as .xlsx: the first worksheet, read-only, formulas rejected unevaluated."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+from biofed.node.importers import ImportRow, RowError
+from biofed.node.importers.tabular import header_errors, map_rows
+
+
+def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportRow]:
+    try:
+        # data_only=False: a formula stays a formula, so it can be refused rather than trusted
+        workbook = load_workbook(path, read_only=True, data_only=False)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        yield ImportRow("file", None, [RowError("", f"not a readable .xlsx workbook ({exc})")])
+        return
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows()
+        header_cells = next(rows, None)
+        if header_cells is None:
+            yield ImportRow("file", None, [RowError("", "the file is empty")])
+            return
+        header = [cell.value for cell in header_cells]
+        while header and header[-1] is None:
+            header.pop()
+        names, errors = header_errors(header, where=lambda i: f"cell {get_column_letter(i + 1)}1")
+        if errors:
+            yield ImportRow("row 1", None, errors)
+            return
+
+        def cells():
+            for number, row in enumerate(rows, 2):
+                values, problems = [], []
+                for index, cell in enumerate(row):
+                    value = getattr(cell, "value", None)
+                    if getattr(cell, "data_type", None) == "f" or (isinstance(value, str) and value.startswith("=")):
+                        column = names[index] if index < len(names) and names[index] else f"column {index + 1}"
+                        problems.append(RowError(column, f"cell {get_column_letter(index + 1)}{number} holds a "
+                                                         f"formula ({str(value)[:40]!r}): formulas are not imported"))
+                        value = None
+                    values.append(value)
+                yield number, values, problems
+
+        yield from map_rows(names, cells(), kind=kind, node_id=node_id, node_region=node_region)
+    finally:
+        workbook.close()
