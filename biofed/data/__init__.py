@@ -32,7 +32,7 @@ ATTRIBUTION = {
 
 
 def data_path(name: str) -> Path:
-    """Path of a shipped file, e.g. data_path("ror-regions.jsonl"), data_path("cordis-h2020")."""
+    """Path of a shipped file, e.g. data_path("ror-regions.jsonl"), data_path("cordis")."""
     path = HERE / name
     if not path.exists():
         raise BiofedError(f"no shipped data file {name!r} in biofed/data")
@@ -76,7 +76,7 @@ def partition() -> dict[str, dict]:
             "node": dict(node),
             "imports": [
                 {"path": data_path("ror-regions.jsonl"), "format": "ror", "options": {"within": node["region"]}},
-                {"path": data_path("cordis-h2020"), "format": "cordis",
+                {"path": data_path("cordis"), "format": "cordis",
                  "options": {"within": node["region"], "actor_id_for": actor_id_for}},
             ],
         }

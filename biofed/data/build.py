@@ -163,7 +163,7 @@ def main(argv: list[str]) -> int:
     ror_lines = select_ror(upstream)
     (HERE / "ror-regions.jsonl").write_bytes(b"".join(ror_lines))
     write_city_table(ror_lines)
-    target = HERE / "cordis-h2020"
+    target = HERE / "cordis"
     target.mkdir(exist_ok=True)
     for name, data in select_cordis(upstream).items():
         (target / name).write_bytes(data)

@@ -64,7 +64,10 @@ def read_csv(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportR
                 yield number + 1, [], [RowError("", f"malformed CSV: {exc}")]
                 return
             number += 1
-            yield number, cells, _formula_errors(names, cells)
+            errors = _formula_errors(names, cells)
+            if errors:  # refused, so not mapped either
+                cells = ["" if cell.strip().startswith("=") else cell for cell in cells]
+            yield number, cells, errors
 
     yield from map_rows(names, rows(), kind=kind, node_id=node_id, node_region=node_region)
 
@@ -72,5 +75,5 @@ def read_csv(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportR
 def _formula_errors(names, cells) -> list[RowError]:
     # A cell starting with '=' is a formula in every spreadsheet that opens the file later.
     return [RowError(names[i] if i < len(names) else f"column {i + 1}",
-                     f"{cell.strip()[:40]!r} starts with '=': formulas are not imported")
+                     f"the cell starts with '=' ({cell.strip()[:30]!r}...): formulas are not imported")
             for i, cell in enumerate(cells) if cell.strip().startswith("=")]
