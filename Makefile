@@ -23,7 +23,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 docs: $(BIN)/.installed
-	$(BIN)/python -m biofed.docs
+	$(BIN)/python -m biofed.clidocs && $(BIN)/python -m biofed.schema.docs
 
 clean:
 	rm -rf $(VENV) biofed-demo .pytest_cache
