@@ -110,30 +110,15 @@ def import_(directory, file, kind, fmt, skip_invalid, rejects, dry_run, quiet):
     By default nothing is imported if any row is invalid. Re-importing the
     same file creates no new versions.
     """
-    from biofed.node.store import ImportRejected, Rejected
+    from biofed.node.importing import import_rows
     from biofed.progress import progress
 
     with _open(directory) as node_:
         rows = _read_rows(file, fmt, kind, node_)
-        reader_rejects, contents, sources = [], [], []
-        for index, row in enumerate(rows):
-            # Reports name the file and the row: "members.csv row 12".
-            row.source = row.source if file.name in row.source else f"{file.name} {row.source}".strip()
-            if row.errors or row.content is None:
-                errors = [{"pointer": e.field, "rule": "import", "message": e.message} for e in row.errors]
-                reader_rejects.append(Rejected(index, row.source, None, errors or
-                                               [{"pointer": "", "rule": "import", "message": "row is empty"}]))
-            else:
-                contents.append(row.content)
-                sources.append(row.source)
-        all_or_nothing = not skip_invalid
-        with progress(f"import {file.name}", total=len(contents), quiet=quiet) as advance:
-            try:
-                result = node_.put_many(contents, skip_invalid=skip_invalid, sources=sources, on_progress=advance,
-                                        dry_run=dry_run or (all_or_nothing and bool(reader_rejects)))
-            except ImportRejected as exc:
-                result = exc.result
-        rejected = sorted(reader_rejects + result.rejected, key=lambda r: r.source)
+        with progress(f"import {file.name}", total=len(rows), quiet=quiet) as advance:
+            outcome = import_rows(node_, rows, skip_invalid=skip_invalid, dry_run=dry_run, on_progress=advance,
+                                  label=file.name)
+        result, rejected, all_or_nothing = outcome.result, outcome.rejected, outcome.all_or_nothing
         if rejects is not None:
             with rejects.open("w", encoding="utf-8") as out:
                 for item in rejected:
