@@ -46,3 +46,94 @@ def test_size_and_depth_bounds():
 def test_check_rejects_python_floats():
     with pytest.raises(ProfileError, match="floating-point"):
         check({"a": [1.0]})
+
+
+# --- the fast path: exactly as strict as loads() ------------------------------
+
+import json  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from biofed.trust.jsonprofile import loads_fast, parse  # noqa: E402
+
+
+def _outcome(fn, raw, **kw):
+    try:
+        return ("ok", fn(raw, **kw))
+    except ProfileError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "a": 2}', b'{"a": {"b:": 1, "b:": 2}}', b'{"a": 1, "b": {"a": 1, "a": ":"}}',
+        b'{"a\\u003a": 1, "a\\u003a": 2}', b'{"x": "\\u003a", "y": 1, "y": 2}', b'{"lat": 48.7758}', b'{"n": 1e3}',
+        b'{"n": 9007199254740992}', b'{"n": -9007199254740992}', b'{"n": 123456789012345678901234567890}',
+        b'{"n": NaN}', b'{"a": "\xff"}', b'{"a": ', b"\xef\xbb\xbf{}", '{"name": "Cafe\u0301"}'.encode(),
+        '{"Cafe\u0301": 1}'.encode(), b'"\\ud800"', b'{"a": "\\ud800"}', b"[" * 40 + b"]" * 40,
+        b"[" * 32 + b"]" * 32, b"[" * 33 + b"]" * 33, b"[" * 33 + b"1" + b"]" * 33, b"[" * 32 + b"1" + b"]" * 32,
+        b'{"a": 9007199254740991, "b": [-9007199254740991, true, false, null]}', b' {"a": "x:y:z"} ', b"[1,]",
+        b'"\x01"', b"1", b"-0", b'"\xe2\x80\xa8"', '{"\ue000": 1}'.encode(), b'{"a": 1}x', b"",
+    ],
+)
+def test_fast_path_agrees_on_edge_cases(raw):
+    assert _outcome(loads_fast, raw) == _outcome(loads, raw)
+
+
+def test_fast_path_certifies_only_what_orjson_canonicalises():
+    assert parse(b'{"b": 1, "a": "x"}') == ({"b": 1, "a": "x"}, True)
+    assert parse('{"\ue000": 1}'.encode())[1] is False
+    assert parse(b'{"a": "\\u003a"}') == ({"a": ":"}, False)  # slow path: not certified
+
+
+_keys = st.sampled_from(["a", "b", "a:", ":", "id", "Cafe\u0301", "Café", "\ue000", "\\u003a", "x\\u003ay"])
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 9007199254740991, 9007199254740992, -9007199254740992]),
+    st.sampled_from(["1.5", "1e3", "-0.0", "NaN", "Infinity", "-0"]).map(lambda t: ("raw", t)),
+    st.text(alphabet=st.sampled_from("ab:\u0301é\\\"\x01\u2028\ue000"), max_size=6),
+)
+
+
+def _render(value) -> str:
+    """JSON text of a generated tree; objects are lists of pairs, so keys may repeat."""
+    if isinstance(value, tuple) and value[0] == "raw":
+        return value[1]
+    if isinstance(value, tuple) and value[0] == "obj":
+        return "{" + ", ".join(f'"{k}": {_render(v)}' for k, v in value[1]) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_render(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+_trees = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.lists(st.tuples(_keys, inner), max_size=4).map(lambda pairs: ("obj", pairs))),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_trees, st.sampled_from([b"", b"\xff", b"\xef\xbb\xbf", b" "]), st.integers(min_value=1, max_value=6))
+def test_fast_path_rejects_exactly_what_loads_rejects(tree, prefix, depth):
+    raw = prefix + _render(tree).encode("utf-8", "surrogatepass")
+    for kw in ({}, {"max_depth": depth}, {"max_bytes": 40}):
+        assert _outcome(loads_fast, raw, **kw) == _outcome(loads, raw, **kw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_trees)
+def test_fast_path_certified_values_canonicalise_with_orjson(tree):
+    import orjson
+
+    from biofed.trust.canonical import canonicalize_reference
+
+    raw = _render(tree).encode("utf-8", "surrogatepass")
+    try:
+        value, certified = parse(raw)
+    except ProfileError:
+        return
+    if certified:
+        assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == canonicalize_reference(value)

@@ -109,3 +109,128 @@ def check(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
                 stack.append((item, f"{pointer}/{index}", depth + 1))
         else:
             raise ProfileError(f"{type(value).__name__} is not a JSON value", pointer)
+
+
+# --- fast path -------------------------------------------------------------
+#
+# loads() pays for json's Python-level object_pairs_hook on every object. The
+# fast path parses with orjson (C) and checks the result in ONE iterative
+# walk; whenever that walk is not certain the document is in the profile, it
+# hands the bytes to loads(), which then accepts or rejects with its usual
+# message. It therefore accepts exactly what loads() accepts and returns the
+# same value.
+#
+# Duplicate keys: orjson keeps the last value, so they are found by counting.
+# Every key/value pair of the raw text has exactly one ':' outside strings; a
+# ':' inside a string literal is also in the parsed string. So, with K the
+# keys of the parsed value and S the ':' in its strings (keys included),
+#     raw.count(b":") - S == K   exactly when no key was dropped
+# (a dropped pair removes its ':' and any ':' in its strings from K and S but
+# not from the raw count). A ':' written as an escape (\u003a) would break the
+# count, so such documents take the slow path. orjson also rejects what the
+# profile cannot contain or the slow path must judge (invalid UTF-8, BOM,
+# NaN, lone surrogates, integers beyond 64 bits become floats).
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson = None
+
+_is_normalized = unicodedata.is_normalized
+
+
+def loads_fast(data: bytes | str, *, max_bytes: int | None = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """loads() with the same result and the same errors, several times faster on profile documents."""
+    return parse(data, max_bytes=max_bytes, max_depth=max_depth)[0]
+
+
+def parse(data: bytes | str, *, max_bytes: int | None = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH) -> tuple[Any, bool]:
+    """Like loads_fast(); also returns True when the value was certified by the fast path.
+
+    A certified value holds only dict/list/str/int/bool/None from orjson (no
+    lone surrogates) and every non-ASCII key is below U+E000, so its RFC 8785
+    canonical form is orjson.dumps(value, option=OPT_SORT_KEYS).
+    """
+    if type(data) is not bytes or _orjson is None or (max_bytes is not None and len(data) > max_bytes):
+        return loads(data, max_bytes=max_bytes, max_depth=max_depth), False
+    if b"\\u003a" in data or b"\\u003A" in data:
+        return loads(data, max_bytes=max_bytes, max_depth=max_depth), False
+    try:
+        value = _orjson.loads(data)
+    except _orjson.JSONDecodeError:
+        return loads(data, max_bytes=max_bytes, max_depth=max_depth), False
+    verdict = _fast_walk(value, max_depth)
+    if verdict is None or data.count(b":") - verdict[1] != verdict[0]:
+        return loads(data, max_bytes=max_bytes, max_depth=max_depth), False
+    return value, verdict[2]
+
+
+def _fast_walk(root: Any, max_depth: int) -> tuple[int, int, bool] | None:
+    """(keys, ':' in strings, keys JCS-safe) when `root` is certainly in the profile, else None."""
+    keys = colons = 0
+    jcs = True
+    level = [root]
+    depth = 0
+    lo, hi = -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER
+    kind = type(root)
+    if kind is str:
+        if not root.isascii() and not _is_normalized("NFC", root):
+            return None
+        return 0, root.count(":"), True
+    if kind is int:
+        return (0, 0, True) if lo <= root <= hi else None
+    if kind is not dict and kind is not list:
+        return (0, 0, True) if kind is bool or root is None else None
+    while level:
+        deeper = []
+        last = depth >= max_depth  # children of this level would be deeper than allowed
+        for value in level:
+            if type(value) is dict:
+                if not value:
+                    continue
+                if last:
+                    return None
+                keys += len(value)
+                for key, item in value.items():
+                    if not key.isascii():
+                        if not _is_normalized("NFC", key):
+                            return None
+                        if max(key) >= "\ue000":
+                            jcs = False
+                    if ":" in key:
+                        colons += key.count(":")
+                    kind = type(item)
+                    if kind is str:
+                        if not item.isascii() and not _is_normalized("NFC", item):
+                            return None
+                        if ":" in item:
+                            colons += item.count(":")
+                    elif kind is dict or kind is list:
+                        deeper.append(item)
+                    elif kind is int:
+                        if not lo <= item <= hi:
+                            return None
+                    elif kind is not bool and item is not None:
+                        return None
+            else:  # list
+                if not value:
+                    continue
+                if last:
+                    return None
+                for item in value:
+                    kind = type(item)
+                    if kind is str:
+                        if not item.isascii() and not _is_normalized("NFC", item):
+                            return None
+                        if ":" in item:
+                            colons += item.count(":")
+                    elif kind is dict or kind is list:
+                        deeper.append(item)
+                    elif kind is int:
+                        if not lo <= item <= hi:
+                            return None
+                    elif kind is not bool and item is not None:
+                        return None
+        level = deeper
+        depth += 1
+    return keys, colons, jcs
