@@ -422,3 +422,11 @@ def test_shipped_data_and_samples_pass_the_schema():
     assert len(contents) == 455 + 97 + 54 + 10  # ROR, CORDIS actors, projects, sample
     problems = [(c["id"], issue) for c in contents for issue in validate(c, signed=False)]
     assert problems == []
+
+
+def test_jsonl_bad_bytes_are_reported_per_line(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"id": "a", "type": "Offer", "title": "Caf\xe9"}\n{"id": "b\x00"}\n')
+    first, second = rows_of(path)
+    assert (first.source, first.content) == ("line 1", None) and "invalid UTF-8" in first.errors[0].message
+    assert second.content is None and second.errors

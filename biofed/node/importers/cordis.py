@@ -13,7 +13,6 @@ name when that one is clean.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
