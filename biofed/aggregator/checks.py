@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
+
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.canonical import canonicalize
 from biofed.trust.keys import PublicKey
@@ -84,10 +86,15 @@ def _schema_issues(record: dict) -> list:
 
 
 def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_page_bytes: int,
-               max_record_bytes: int = jsonprofile.MAX_RECORD_BYTES) -> tuple[int, list[Entry]]:
-    """Return (tree size the page claims, entries) or raise PageError."""
+               max_record_bytes: int = jsonprofile.MAX_RECORD_BYTES, keep_records: bool = True) -> tuple[int, list[Entry]]:
+    """Return (tree size the page claims, entries) or raise PageError.
+
+    keep_records=False leaves Entry.record empty (worker processes: only the
+    leaf bytes travel back; the record is exactly orjson.loads(entry.leaf)).
+    """
     try:
-        doc = jsonprofile.loads(page, max_bytes=max_page_bytes, max_depth=jsonprofile.MAX_DEPTH + 4)
+        # The fast path accepts exactly what jsonprofile.loads accepts (see there).
+        doc, certified = jsonprofile.parse(page, max_bytes=max_page_bytes, max_depth=jsonprofile.MAX_DEPTH + 4)
     except jsonprofile.ProfileError as exc:
         raise PageError("malformed", f"log page after {after} is not strict-profile JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
@@ -105,9 +112,12 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
             got = item.get("seq") if isinstance(item, dict) else item
             raise PageError("sequence", f"log page after {after}: expected entry {expected}, got {got!r}")
         record = item["record"]
-        leaf = canonicalize(record)
+        # A certified page holds only values whose RFC 8785 form is orjson's sorted output.
+        leaf = orjson.dumps(record, option=orjson.OPT_SORT_KEYS) if certified else canonicalize(record)
         entry = Entry(seq=expected, leaf=leaf, hash=leaf_hash(leaf))
         _check_record(node_id, by_kid, record, entry, max_record_bytes)
+        if not keep_records:
+            entry.record = None
         entries.append(entry)
         expected += 1
     return tree_size, entries

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import concurrent.futures
 import json
 import multiprocessing
@@ -40,9 +41,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
+
 from biofed.aggregator import state
 from biofed.aggregator.checks import CONTENT_TYPES, NodeKey, PageError, check_page
-from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient
+from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient, shared_client
 from biofed.aggregator.lock import HarvestLock
 from biofed.aggregator.registry_source import RegistryRefused, RegistryView, load_registry, read_source
 from biofed.progress import log_event
@@ -58,7 +61,8 @@ DEFAULT_LICENCES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "ODbL-1.0")
 class HarvestSettings:
     """How a harvest behaves. Defaults suit an hourly harvest of a few hundred nodes."""
 
-    concurrency: int = 8  # nodes harvested at the same time
+    concurrency: int = 8  # nodes whose log pages are harvested at the same time
+    checkpoint_concurrency: int = 64  # small GET /checkpoint requests in flight at the same time
     page_size: int = 1000  # log entries per request (the protocol's maximum)
     max_age: timedelta = timedelta(hours=1)  # oldest acceptable checkpoint
     max_delete_share: float = 0.20  # a run deleting more of a node's records is quarantined
@@ -75,6 +79,8 @@ class HarvestSettings:
     backoff: float = 0.25  # first retry delay in seconds, doubled each time
     workers: int | None = None  # verifying processes; None = one per CPU, 0 = verify in-process
     parallel_threshold: int = 4000  # fewer new entries in a run than this are verified in-process
+    pages_ahead: int = 3  # log pages of one node fetched/verified ahead of the one being committed
+    pages_in_flight: int | None = None  # pages held in the whole run (memory bound); None = workers + 2
 
 
 @dataclass
@@ -154,8 +160,13 @@ async def harvest_async(registry_source, db_path, *, settings=None, registry_key
             try:
                 await run.all_nodes(report)
             finally:
-                run.close()
-            catalogue.finalise(conn)
+                await run.aclose()
+            # Partner resolution, region profiles, FTS optimise and ANALYZE are
+            # whole-catalogue work: done when a run changed the catalogue (or a
+            # crashed run left it pending), skipped when nothing changed.
+            if state.finalise_pending(conn):
+                catalogue.finalise(conn)
+                state.set_finalise_pending(conn, False)
             report.seconds = time.monotonic() - started
             if progress:
                 log_event("harvest-done", **report.summary())
@@ -242,22 +253,29 @@ class _Run:
         self.reporter = reporter
         self.now = now
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.http = None  # one httpx client (connection pool) for every node
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.reporter.close()
+        if self.http is not None:
+            await self.http.aclose()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     async def all_nodes(self, report: HarvestReport) -> None:
         nodes = self.registry.nodes()
         self._sync_nodes(nodes)
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        s = self.settings
+        self.http = shared_client(s.connect_timeout, connections=max(s.checkpoint_concurrency, s.concurrency))
+        self.checkpoint_slots = asyncio.Semaphore(max(1, s.checkpoint_concurrency))
+        self.node_slots = asyncio.Semaphore(max(1, s.concurrency))
+        workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
+        self.page_slots = asyncio.Semaphore(max(2, s.pages_in_flight or (max(workers, 1) + 2)))
 
         async def one(node):
-            async with semaphore:
-                result = await self.node(node)
-                report.nodes[node["id"]] = result
-                self.reporter.done(result)
+            result = await self.node(node)
+            report.nodes[node["id"]] = result
+            self.reporter.done(result)
 
         await asyncio.gather(*(one(node) for node in nodes))
 
@@ -286,28 +304,49 @@ class _Run:
     async def node(self, node: dict) -> NodeReport:
         node_id = node["id"]
         started = state.utc_now()
-        with state.transaction(self.conn):
-            run_id = self.conn.execute(
-                "INSERT INTO harvest_runs (node_id, started, status, error) VALUES (?, ?, 'error', 'interrupted')",
-                (node_id, started)).lastrowid
         report = NodeReport(node_id, "ok")
+        run = _NodeRun(started)
         try:
-            await self._harvest_node(node, run_id, report)
+            await self._harvest_node(node, run, report)
         except (NodeFailure, FetchError, PageError, checkpoints.CheckpointError) as exc:
             report.status, report.error, report.reason = "error", str(exc), getattr(exc, "reason", "error")
         except Exception as exc:  # a bug or an unforeseen answer must not stop the other nodes
             report.status, report.error, report.reason = "error", f"internal error: {exc!r}", "internal"
-        self._finish(node, run_id, started, report)
+        self._finish(node, run, report)
         return report
 
-    def _finish(self, node: dict, run_id: int, started: str, report: NodeReport) -> None:
+    def _start_run(self, node_id: str, run: "_NodeRun") -> None:
+        """Before the first page: the run row ('interrupted' until finished) and the checkpoint cache."""
+        with state.transaction(self.conn):
+            run.id = self.conn.execute(
+                "INSERT INTO harvest_runs (node_id, started, status, error) VALUES (?, ?, 'error', 'interrupted')",
+                (node_id, run.started)).lastrowid
+            self._store_note(node_id, run)
+
+    def _store_note(self, node_id: str, run: "_NodeRun") -> None:
+        if run.note is not None:
+            self.conn.execute("UPDATE node_state SET checkpoint_etag = ?, checkpoint_note = ? WHERE node_id = ?",
+                              (*run.note, node_id))
+            run.note = None
+
+    def _finish(self, node: dict, run: "_NodeRun", report: NodeReport) -> None:
         now = state.utc_now()
         node_id = node["id"]
         with state.transaction(self.conn):
-            self.conn.execute(
-                "UPDATE harvest_runs SET finished = ?, status = ?, entries = ?, accepted = ?, rejected = ?, deleted = ?, error = ?"
-                " WHERE id = ?",
-                (now, report.status, report.entries, report.accepted, report.rejected, report.deleted, report.error, run_id))
+            self._store_note(node_id, run)
+            if run.checkpoint is not None:
+                self._set_checkpoint(node_id, run.checkpoint)
+            if run.id is None:
+                self.conn.execute(
+                    "INSERT INTO harvest_runs (node_id, started, finished, status, entries, accepted, rejected, deleted, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (node_id, run.started, now, report.status, report.entries, report.accepted, report.rejected,
+                     report.deleted, report.error))
+            else:
+                self.conn.execute(
+                    "UPDATE harvest_runs SET finished = ?, status = ?, entries = ?, accepted = ?, rejected = ?, deleted = ?,"
+                    " error = ? WHERE id = ?",
+                    (now, report.status, report.entries, report.accepted, report.rejected, report.deleted, report.error, run.id))
             if report.status in ("ok", "unchanged"):
                 self.conn.execute(
                     "UPDATE nodes SET health = 'ok', error = NULL, last_attempt = ?, last_success = ?, stale_since = NULL,"
@@ -315,6 +354,7 @@ class _Run:
                 if self.conn.execute("SELECT 1 FROM records WHERE node_id = ? AND stale = 1 LIMIT 1", (node_id,)).fetchone():
                     self.conn.execute("UPDATE records SET stale = 0, stale_since = NULL WHERE node_id = ? AND stale = 1", (node_id,))
                     self.catalogue.set_node_stale(self.conn, node_id, None)
+                    state.set_finalise_pending(self.conn, True)
             else:
                 health = "quarantined" if report.status == "quarantined" else "error"
                 self.conn.execute(
@@ -324,11 +364,12 @@ class _Run:
                 self._mark_stale(node_id, now)
 
     def _mark_stale(self, node_id: str, since: str) -> None:
-        self.conn.execute("UPDATE records SET stale = 1, stale_since = ? WHERE node_id = ? AND stale = 0", (since, node_id))
+        if self.conn.execute("UPDATE records SET stale = 1, stale_since = ? WHERE node_id = ? AND stale = 0", (since, node_id)).rowcount:
+            state.set_finalise_pending(self.conn, True)
         row = self.conn.execute("SELECT stale_since FROM nodes WHERE id = ?", (node_id,)).fetchone()
         self.catalogue.set_node_stale(self.conn, node_id, (row["stale_since"] if row and row["stale_since"] else since))
 
-    async def _harvest_node(self, node: dict, run_id: int, report: NodeReport) -> None:
+    async def _harvest_node(self, node: dict, run: "_NodeRun", report: NodeReport) -> None:
         node_id = node["id"]
         s = self.settings
         if node.get("status", "active") != "active":
@@ -341,10 +382,12 @@ class _Run:
         keys = RegistryView.node_keys(node)
         if not keys:
             raise NodeFailure("registry", f"the registry pins no usable key for node {node_id}")
-        row = state.node_row(self.conn, node_id)
-        st = state.node_state_row(self.conn, node_id)
-        async with NodeClient(base_url, connect_timeout=s.connect_timeout, retries=s.retries, backoff=s.backoff) as client:
-            cp = await self._checkpoint(client, node_id, keys, row, st)
+        async with NodeClient(base_url, connect_timeout=s.connect_timeout, retries=s.retries, backoff=s.backoff,
+                              client=self.http) as client:
+            row = state.node_row(self.conn, node_id)
+            st = state.node_state_row(self.conn, node_id)
+            async with self.checkpoint_slots:
+                cp = await self._checkpoint(client, node_id, keys, row, st, run)
             cursor = row["cursor"]
             frontier = CompactRange.from_bytes(st["frontier_size"], st["frontier"] or b"")
             if frontier.size != cursor:
@@ -353,13 +396,14 @@ class _Run:
                 if frontier.root() != cp.root:
                     raise NodeFailure("rewritten", f"checkpoint of size {cp.size} has a different root than the verified log: history was rewritten")
                 report.status = "unchanged"
-                with state.transaction(self.conn):
-                    self._set_checkpoint(node_id, cp)
+                run.checkpoint = cp  # written with the run's one transaction in _finish
                 return
-            self.reporter.start(node_id, cp.size - cursor)
-            await self._pages(client, node, keys, run_id, cp, cursor, frontier, report)
+            async with self.node_slots:
+                self._start_run(node_id, run)
+                self.reporter.start(node_id, cp.size - cursor)
+                await self._pages(client, node, keys, run.id, cp, cursor, frontier, report)
 
-    async def _checkpoint(self, client: NodeClient, node_id: str, keys: list[NodeKey], row, st) -> checkpoints.Checkpoint:
+    async def _checkpoint(self, client: NodeClient, node_id: str, keys: list[NodeKey], row, st, run) -> checkpoints.Checkpoint:
         s = self.settings
         headers = {"If-None-Match": st["checkpoint_etag"]} if st["checkpoint_etag"] and st["checkpoint_note"] else {}
         response = await client.get("/checkpoint", FetchLimits(s.max_checkpoint_bytes, s.small_deadline, s.min_rate), headers=headers)
@@ -379,73 +423,106 @@ class _Run:
         if row["root_hash"] and cp.size == row["tree_size"] and cp.root.hex() != row["root_hash"]:
             raise checkpoints.CheckpointError("rewritten", f"checkpoint of size {cp.size} has a different root than the one verified before: history was rewritten")
         etag = response.headers.get("etag") if response.status == 200 else st["checkpoint_etag"]
-        with state.transaction(self.conn):
-            self.conn.execute("UPDATE node_state SET checkpoint_etag = ?, checkpoint_note = ? WHERE node_id = ?",
-                              (etag, note.decode("utf-8"), node_id))
+        note_text = note.decode("utf-8")
+        if (etag, note_text) != (st["checkpoint_etag"], st["checkpoint_note"]):
+            run.note = (etag, note_text)  # stored with the run's first transaction
         return cp
 
     def _set_checkpoint(self, node_id: str, cp: checkpoints.Checkpoint) -> None:
         self.conn.execute("UPDATE nodes SET tree_size = ?, root_hash = ?, checkpoint_timestamp = ? WHERE id = ?",
                           (cp.size, cp.root.hex(), cp.timestamp, node_id))
 
-    async def _verify(self, node_id, keys, body, after, pending: int):
-        s = self.settings
-        args = (node_id, keys, body, after, s.max_page_bytes)
-        workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
-        if workers <= 0 or pending < s.parallel_threshold:
-            return check_page(*args)
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self.pool is None:
+            s = self.settings
+            workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
             # fork is cheapest; when threads are running (e.g. servers in tests) forkserver is the safe choice.
             method = "fork" if threading.active_count() == 1 else "forkserver"
             self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-        return await asyncio.get_running_loop().run_in_executor(self.pool, check_page, *args)
+        return self.pool
+
+    async def _fetch_check(self, client, node_id, keys, position, limit, parallel, slot):
+        """One page: GET it, then parse + canonicalise + verify it (in a worker process when `parallel`)."""
+        s = self.settings
+        await self.page_slots.acquire()
+        slot.held = True
+        response = await client.get(f"/log?after={position}&limit={limit}", FetchLimits(s.max_page_bytes, s.page_deadline, s.min_rate))
+        if response.status != 200:
+            raise FetchError("http-status", f"GET /log?after={position} answered HTTP {response.status}")
+        if parallel:
+            # Only the raw bytes go to the worker and only leaf bytes + verdicts come back.
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool(), _check_page_compact, node_id, keys, response.body, position, s.max_page_bytes)
+        return check_page(node_id, keys, response.body, position, s.max_page_bytes)
 
     async def _pages(self, client, node, keys, run_id, cp, cursor, frontier, report) -> None:
         s = self.settings
         node_id = node["id"]
         held_count = state.node_row(self.conn, node_id)["records"]
+        pending = cp.size - cursor
+        workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
+        parallel = workers > 0 and pending >= s.parallel_threshold
+        # A run is quarantined when it deletes too many HELD records; it cannot
+        # delete more than it has entries nor more than the node has records.
+        # Only when the bound allows a quarantine are verified pages spooled until
+        # the run is complete; otherwise each page is committed as it is verified.
+        held_rows = self.conn.execute("SELECT count(*) FROM records WHERE node_id = ?", (node_id,)).fetchone()[0]
+        most = min(pending, held_rows)
+        may_quarantine = node_id not in self.accept and most >= s.mass_delete_min and most > s.max_delete_share * held_count
         deleting: set[str] = set()
         failure: Exception | None = None
-        with tempfile.TemporaryFile(prefix="biofed-harvest-") as spool:
-            pages = 0
-            position = cursor
-            while position < cp.size:
+        pages = _PageStream(self, client, node_id, keys, cp, cursor, frontier, parallel)
+        spool = tempfile.TemporaryFile(prefix="biofed-harvest-") if may_quarantine else None
+        try:
+            spooled = 0
+            while True:
                 try:
-                    end, entries = await self._page(client, node_id, keys, cp, position, frontier)
+                    page = await pages.next()
                 except (FetchError, PageError, NodeFailure) as exc:
                     failure = exc
                     break
-                for entry in entries:
-                    if entry.type == "Tombstone" and entry.reason is None and entry.record_id not in deleting:
-                        if self.conn.execute("SELECT 1 FROM records WHERE id = ? AND node_id = ?", (entry.record_id, node_id)).fetchone():
-                            deleting.add(entry.record_id)
-                        # (a tombstone for an id put earlier in this run is not a loss of held data)
-                pickle.dump((end, frontier.size, frontier.to_bytes(), entries), spool, protocol=pickle.HIGHEST_PROTOCOL)
-                pages += 1
-                position = end
+                if page is None:
+                    break
+                end, size, frontier_bytes, entries, slot = page
+                try:
+                    if spool is not None:
+                        for entry in entries:
+                            if entry.type == "Tombstone" and entry.reason is None and entry.record_id not in deleting:
+                                if self.conn.execute("SELECT 1 FROM records WHERE id = ? AND node_id = ?", (entry.record_id, node_id)).fetchone():
+                                    deleting.add(entry.record_id)
+                                # (a tombstone for an id put earlier in this run is not a loss of held data)
+                            entry.record = None  # re-read from the leaf when committed
+                        pickle.dump((end, size, frontier_bytes, entries), spool, protocol=pickle.HIGHEST_PROTOCOL)
+                        spooled += 1
+                    else:
+                        with state.transaction(self.conn):
+                            self._commit_page(node, run_id, entries, end, size, frontier_bytes, cp, report)
+                finally:
+                    pages.release(slot)
                 self.reporter.advance(node_id, len(entries))
-            if (len(deleting) >= s.mass_delete_min and len(deleting) > s.max_delete_share * held_count
-                    and node_id not in self.accept):
-                share = len(deleting) / held_count if held_count else 1.0
-                report.status, report.reason = "quarantined", "mass-delete"
-                report.error = (f"this run would delete {len(deleting)} of {held_count} records ({share:.0%}, more than"
-                                f" {s.max_delete_share:.0%}): quarantined; accept with --accept-mass-delete {node_id}")
-                return
-            spool.seek(0)
-            for _ in range(pages):
-                end, size, frontier_bytes, entries = pickle.load(spool)
-                with state.transaction(self.conn):
-                    self._commit_page(node, run_id, entries, end, size, frontier_bytes, cp, report)
+            if spool is not None:
+                if (len(deleting) >= s.mass_delete_min and len(deleting) > s.max_delete_share * held_count
+                        and node_id not in self.accept):
+                    share = len(deleting) / held_count if held_count else 1.0
+                    report.status, report.reason = "quarantined", "mass-delete"
+                    report.error = (f"this run would delete {len(deleting)} of {held_count} records ({share:.0%}, more than"
+                                    f" {s.max_delete_share:.0%}): quarantined; accept with --accept-mass-delete {node_id}")
+                    return
+                spool.seek(0)
+                for _ in range(spooled):
+                    end, size, frontier_bytes, entries = pickle.load(spool)
+                    with state.transaction(self.conn):
+                        self._commit_page(node, run_id, entries, end, size, frontier_bytes, cp, report)
+        finally:
+            await pages.close()
+            if spool is not None:
+                spool.close()
         if failure is not None:
             raise failure
 
-    async def _page(self, client, node_id, keys, cp, position, frontier):
+    async def _prove_page(self, client, cp, position, entries, frontier):
+        """Append a verified page's leaves to a copy of the frontier and prove it consistent with the checkpoint."""
         s = self.settings
-        limit = min(s.page_size, cp.size - position)
-        response = await client.get(f"/log?after={position}&limit={limit}", FetchLimits(s.max_page_bytes, s.page_deadline, s.min_rate))
-        if response.status != 200:
-            raise FetchError("http-status", f"GET /log?after={position} answered HTTP {response.status}")
-        _claimed, entries = await self._verify(node_id, keys, response.body, position, cp.size - position)
         if not entries:
             raise PageError("truncated", f"log page after {position} is empty, but the checkpoint says the log has {cp.size} entries: truncated log")
         entries = entries[: cp.size - position]  # entries appended after the checkpoint wait for the next run
@@ -527,12 +604,16 @@ class _Run:
                 conn.execute("DELETE FROM tombstones WHERE id = ?", (rid,))
                 del tombs[rid]
             if entry.type in CONTENT_TYPES:
-                self.catalogue.upsert_record(conn, entry.record, node=cat_node, verified_at=now)
+                # Worker processes send only the leaf: the canonical bytes of the verified record.
+                record = entry.record if entry.record is not None else orjson.loads(entry.leaf)
+                self.catalogue.upsert_record(conn, record, node=cat_node, verified_at=now)
             else:  # key statements: verified and kept; the registry stays the source of truth for keys
                 log_event("key-statement", node=node_id, id=rid, type=entry.type)
             held[rid] = (entry.version, leaf_text)
             changes.append((rid, node_id, "put", entry.version, now))
             accepted += 1
+        if accepted or deleted:
+            state.set_finalise_pending(conn, True)
         if rejections:
             conn.executemany("INSERT INTO rejections (run_id, node_id, seq, record_id, reason, message, at) VALUES (?, ?, ?, ?, ?, ?, ?)", rejections)
         if changes:
@@ -549,3 +630,87 @@ class _Run:
         report.deleted += deleted
         conn.execute("UPDATE harvest_runs SET entries = ?, accepted = ?, rejected = ?, deleted = ? WHERE id = ?",
                      (report.entries, report.accepted, report.rejected, report.deleted, run_id))
+
+
+@dataclass
+class _NodeRun:
+    started: str
+    id: int | None = None  # harvest_runs row, written when the first page is about to be fetched
+    note: tuple[str | None, str] | None = None  # verified checkpoint (etag, note) still to be stored
+    checkpoint: checkpoints.Checkpoint | None = None  # an unchanged node's checkpoint, stored by _finish
+
+
+class _Slot:
+    __slots__ = ("held",)
+
+    def __init__(self):
+        self.held = False
+
+
+def _check_page_compact(node_id, keys, body, position, max_page_bytes):
+    """check_page in a worker process: bytes in, leaf bytes and verdicts out (no record dicts)."""
+    return check_page(node_id, keys, body, position, max_page_bytes, keep_records=False)
+
+
+class _PageStream:
+    """A node's verified log pages, in order, with up to `pages_ahead` fetched and verified ahead.
+
+    Pages ahead are requested assuming each page is full (the node's page
+    size); when one is shorter, everything ahead is dropped and requested again
+    from where it really ended. A page is only handed out after its leaves were
+    proved consistent with the signed checkpoint. The run-wide `page_slots`
+    bound the pages held in memory across all nodes.
+    """
+
+    def __init__(self, run: _Run, client, node_id, keys, cp, cursor, frontier, parallel):
+        self.run, self.client, self.node_id, self.keys, self.cp = run, client, node_id, keys, cp
+        self.position = self.ahead = cursor
+        self.frontier = frontier
+        self.parallel = parallel
+        self.depth = max(1, run.settings.pages_ahead) if parallel else 1
+        self.queue: collections.deque = collections.deque()
+
+    def _launch(self) -> None:
+        limit = min(self.run.settings.page_size, self.cp.size - self.ahead)
+        slot = _Slot()
+        task = asyncio.ensure_future(self.run._fetch_check(self.client, self.node_id, self.keys, self.ahead, limit,
+                                                           self.parallel, slot))
+        self.queue.append((self.ahead, task, slot))
+        self.ahead += limit
+
+    def release(self, slot: _Slot) -> None:
+        if slot.held:
+            slot.held = False
+            self.run.page_slots.release()
+
+    async def next(self):
+        """(end, frontier size, frontier bytes, entries, slot) of the next page, or None at the checkpoint."""
+        if self.position >= self.cp.size:
+            return None
+        while len(self.queue) < self.depth and self.ahead < self.cp.size:
+            self._launch()
+        position, task, slot = self.queue.popleft()
+        try:
+            _claimed, entries = await task
+            end, entries = await self.run._prove_page(self.client, self.cp, position, entries, self.frontier)
+        except BaseException:
+            self.release(slot)
+            raise
+        self.position = end
+        if self.ahead != end and (not self.queue or self.queue[0][0] != end):
+            await self._drop_ahead()
+            self.ahead = end
+        return end, self.frontier.size, self.frontier.to_bytes(), entries, slot
+
+    async def _drop_ahead(self) -> None:
+        while self.queue:
+            _, task, slot = self.queue.popleft()
+            task.cancel()
+            try:
+                await task
+            except BaseException:
+                pass
+            self.release(slot)
+
+    async def close(self) -> None:
+        await self._drop_ahead()

@@ -1,7 +1,7 @@
 """The harvester's tables in the catalogue database.
 
 Public (Datasette shows them): `nodes`, `records`, `changes`, `rejections`,
-`harvest_runs`, `registry_state`. Internal: `node_state` (the Merkle frontier
+`harvest_runs`, `registry_state`. Internal: `harvest_flags` (a finalise is pending), `node_state` (the Merkle frontier
 per node) and `tombstones` (the last deleted version of each id, so an old
 signed version cannot be replayed to resurrect a deleted record).
 
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS records (
     stale_since TEXT
 );
 CREATE INDEX IF NOT EXISTS records_node_id ON records(node_id);
+CREATE INDEX IF NOT EXISTS records_stale ON records(node_id) WHERE stale = 1;
 CREATE TABLE IF NOT EXISTS tombstones (
     id TEXT PRIMARY KEY,
     node_id TEXT NOT NULL,
@@ -96,6 +97,10 @@ CREATE TABLE IF NOT EXISTS harvest_runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS harvest_runs_node_id ON harvest_runs(node_id);
+CREATE TABLE IF NOT EXISTS harvest_flags (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS registry_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER,
@@ -106,7 +111,7 @@ CREATE TABLE IF NOT EXISTS registry_state (
 """
 
 # Tables a public catalogue should not expose (Datasette metadata hides them).
-INTERNAL_TABLES = ("node_state", "tombstones")
+INTERNAL_TABLES = ("node_state", "tombstones", "harvest_flags")
 
 
 def utc_now() -> str:
@@ -167,3 +172,14 @@ def status_rows(conn: sqlite3.Connection) -> list[dict]:
         " checkpoint_timestamp, error, stale_since, mass_delete_pending FROM nodes ORDER BY id"
     ).fetchall()
     return [dict(row) for row in rows]
+
+
+def finalise_pending(conn: sqlite3.Connection) -> bool:
+    """True when a run changed the catalogue since its last finalise (set in the same transaction as the change)."""
+    row = conn.execute("SELECT value FROM harvest_flags WHERE name = 'finalise'").fetchone()
+    return row is None or bool(row[0])  # a database without the flag has never been finalised
+
+
+def set_finalise_pending(conn: sqlite3.Connection, pending: bool) -> None:
+    conn.execute("INSERT INTO harvest_flags (name, value) VALUES ('finalise', ?)"
+                 " ON CONFLICT(name) DO UPDATE SET value = excluded.value", (1 if pending else 0,))
