@@ -17,7 +17,6 @@ scale. Nothing here commits: the caller's transaction decides.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -261,32 +260,19 @@ def _regions() -> dict[str, dict]:
     """NUTS 2021 regions keyed by code: {code, name, level, country, lat, lon}."""
     global _REGIONS
     if _REGIONS is None:
-        rows: list[dict] = []
-        try:
-            from biofed.schema import nuts_regions  # the schema package's code list
+        from biofed.schema import nuts_regions  # the code list is the schema package's
 
-            loaded = nuts_regions()
-            rows = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
-        except (ImportError, AttributeError, OSError):
-            path = Path(__file__).resolve().parent.parent / "schema" / "codes" / "nuts2021.csv"
-            if path.exists():
-                with path.open(encoding="utf-8") as fh:
-                    rows = list(csv.DictReader(fh))
-        regions = {}
-        for row in rows:
-            row = row if isinstance(row, dict) else dict(row.__dict__)
-            code = row.get("code")
-            if not code:
-                continue
-            regions[code] = {
+        _REGIONS = {
+            code: {
                 "code": code,
-                "name": row.get("name"),
-                "level": _int(row.get("level")),
+                "name": row["name"],
+                "level": _int(row["level"]),
                 "country": _NUTS_TO_ISO.get(code[:2], code[:2]),
-                "lat": _float(row.get("lat", row.get("latitude"))),
-                "lon": _float(row.get("lon", row.get("longitude"))),
+                "lat": _float(row["lat"]),
+                "lon": _float(row["lon"]),
             }
-        _REGIONS = regions
+            for code, row in nuts_regions().items()
+        }
     return _REGIONS
 
 
