@@ -46,7 +46,7 @@ def namespaced_id(node_id: str, record_id, record_type) -> tuple[str | None, lis
     Accepted: the full id, `<kind>/<local>`, or just `<local>` (kind from type).
     An id in another node's namespace is refused, never rewritten.
     """
-    if record_type not in CONTENT_TYPES:
+    if not isinstance(record_type, str) or record_type not in CONTENT_TYPES:  # [] or {} is unhashable
         allowed = ", ".join(CONTENT_TYPES)
         return None, [Issue("/type", "type", f"type {record_type!r} is not one of {allowed}")]
     kind = CONTENT_TYPES[record_type]
