@@ -12,7 +12,6 @@ did not change, and the harvest is incremental.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -185,21 +184,6 @@ def record_import_rejections(db_path: Path, outcomes: list[dict]) -> None:
         conn.close()
 
 
-def publish_snapshot(db_path: Path, public_path: Path) -> Path:
-    """An immutable copy for Datasette, swapped in atomically; the harvest keeps writing its own file."""
-    from biofed.aggregator.catalogue import build_inspect_file
-
-    tmp = public_path.with_name(public_path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(db_path)
-    try:
-        conn.execute("VACUUM INTO ?", (str(tmp),))
-    finally:
-        conn.close()
-    os.replace(tmp, public_path)
-    return build_inspect_file(public_path)
-
-
 def catalogue_counts(db_path: Path) -> dict[str, dict[str, int]]:
     conn = sqlite3.connect(db_path)
     try:
@@ -216,6 +200,7 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
              quiet: bool = False) -> dict:
     """Build (or refresh) the demo network in `directory`; serve the catalogue until Ctrl-C if `serve`."""
     from biofed.aggregator.harvest import harvest
+    from biofed.aggregator.publish import publish
 
     started = time.monotonic()
     directory = Path(directory)
@@ -250,8 +235,7 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
             raise BiofedError("the harvest did not complete for every node; see the lines above and "
                               f"`biofed aggregator status --db {db_path}`")
         record_import_rejections(db_path, outcomes)
-        public = directory / "catalogue-public.db"
-        publish_snapshot(db_path, public)
+        public = publish(db_path, directory / "catalogue-public.db")
         counts = catalogue_counts(public)
         summary = {"directory": str(directory), "registry": f"{registry_url}/registry.json",
                    "nodes": {n.id: n.url for n in nodes}, "catalogue": f"http://127.0.0.1:{port}/",
@@ -277,11 +261,11 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
 def _serve_catalogue(public: Path, port: int, *, quiet: bool) -> None:
     import uvicorn
 
-    from biofed.aggregator.serve import make_datasette
+    from biofed.aggregator.serve import ReloadOnPublish, make_datasette
 
     ds = make_datasette(public)
     click.echo(f"Catalogue: http://127.0.0.1:{port}/   (Ctrl-C stops the whole network)")
-    uvicorn.run(ds.app(), host="127.0.0.1", port=port, log_level="warning" if quiet else "info", lifespan="on")
+    uvicorn.run(ReloadOnPublish(ds, public), host="127.0.0.1", port=port, log_level="warning" if quiet else "info", lifespan="on")
 
 
 @click.command()

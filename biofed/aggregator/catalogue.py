@@ -237,15 +237,21 @@ def _statements(script: str) -> Iterable[str]:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the public catalogue tables, indexes, FTS and regions. Idempotent; never commits."""
+    """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits."""
     script = TABLES + INDEXES + "".join(_fts_sql(t, c) for t, c in FTS_COLUMNS.items())
     for statement in _statements(script):
         conn.execute(statement)
     if conn.execute("SELECT count(*) FROM regions").fetchone()[0] == 0:
+        # One transaction, not one autocommit (and fsync) per region; inside a caller's transaction, join it.
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
         conn.executemany(
             "INSERT OR IGNORE INTO regions (code, name, level, country, latitude, longitude) VALUES (?, ?, ?, ?, ?, ?)",
             [(r["code"], r["name"], r["level"], r["country"], r["lat"], r["lon"]) for r in _regions().values()],
         )
+        if own:
+            conn.execute("COMMIT")
 
 
 # --- reference data -------------------------------------------------------

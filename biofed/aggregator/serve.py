@@ -9,6 +9,8 @@ small machine; docs/catalogue.md explains each.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import click
@@ -80,6 +82,50 @@ def make_datasette(db_path: str | Path, *, inspect_path: str | Path | None = Non
     return ds
 
 
+class ReloadOnPublish:
+    """ASGI wrapper: when `biofed aggregator publish` replaces the file, serve the new one.
+
+    Looks at the file's inode and mtime at most every `interval` seconds, on
+    requests only; requests already running finish on the old file.
+    """
+
+    def __init__(self, ds, db_path: Path, *, interval: float = 5.0):
+        self.ds, self.db_path, self.interval = ds, Path(db_path), interval
+        self.app = ds.app()
+        self.signature = self._signature()
+        self.checked = time.monotonic()
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.db_path)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def reload_if_published(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked < self.interval:
+            return False
+        self.checked = now
+        signature = self._signature()
+        if signature is None or signature == self.signature:
+            return False
+        from datasette.database import Database
+
+        self.ds.inspect_data = _inspect_data(self.db_path, None)
+        database = Database(self.ds, path=str(self.db_path), is_mutable=False)
+        database.name = database.route = DATABASE_NAME
+        # Replace, don't mutate: the same copy-and-swap Datasette's own add_database does.
+        self.ds.databases = {**self.ds.databases, DATABASE_NAME: database}
+        self.signature = signature
+        return True
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.reload_if_published()
+        await self.app(scope, receive, send)
+
+
 @click.command()
 @click.option("--db", "db_path", default="catalogue.db", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The catalogue database.")
@@ -90,11 +136,13 @@ def make_datasette(db_path: str | Path, *, inspect_path: str | Path | None = Non
 def serve(db_path, inspect_path, host, port):
     """Serve the catalogue with Datasette (read-only, immutable).
 
-    Serve a snapshot, not the file a harvest is writing: `biofed aggregator
-    harvest` then `sqlite3 catalogue.db "VACUUM INTO 'snapshot.db'"`.
+    Serve a published snapshot, not the file a harvest is writing:
+    `biofed aggregator publish --db catalogue.db --to catalogue-public.db`.
+    A newly published file is picked up without a restart.
     """
     import uvicorn
 
     ds = make_datasette(db_path, inspect_path=inspect_path)
     click.echo(f"BioFed catalogue on http://{host}:{port}/", err=True)
-    uvicorn.run(ds.app(), host=host, port=port, log_level="info", lifespan="on")
+    app = ReloadOnPublish(ds, db_path) if inspect_path is None else ds.app()
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
