@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
+from biofed.aggregator.publish import publish_command
 from biofed.aggregator.serve import serve
 from biofed.errors import BiofedError
 
@@ -22,6 +23,7 @@ def aggregator():
 
 
 aggregator.add_command(serve)
+aggregator.add_command(publish_command)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
