@@ -165,6 +165,9 @@ async def harvest_async(registry_source, db_path, *, settings=None, registry_key
             # whole-catalogue work: done when a run changed the catalogue (or a
             # crashed run left it pending), skipped when nothing changed.
             if state.finalise_pending(conn):
+                # ANALYZE samples at most this many rows per index: planner statistics
+                # stay good and the cost no longer grows with the catalogue.
+                conn.execute("PRAGMA analysis_limit=1000")
                 catalogue.finalise(conn)
                 state.set_finalise_pending(conn, False)
             report.seconds = time.monotonic() - started
