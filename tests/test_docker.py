@@ -103,9 +103,9 @@ def test_ports_volumes_and_urls_line_up():
             if line[:2] == ["aggregator", "run"]:
                 url = urlparse(option(line, "--registry"))
                 assert option(SERVICES[url.hostname]["command"], "--port") == str(url.port)
-                catalogue_db = option(line, "--db")
-    served = option(SERVICES["catalogue"]["command"], "--db")
-    assert Path(served).parent == Path(catalogue_db).parent
+                published = option(line, "--publish")
+                assert published != option(line, "--db"), "serve a snapshot, not the file the harvest writes"
+    assert option(SERVICES["catalogue"]["command"], "--db") == published
     assert {v.split(":")[0] for v in SERVICES["catalogue"]["volumes"]} == {v.split(":")[0] for v in SERVICES["aggregator"]["volumes"]}
 
 

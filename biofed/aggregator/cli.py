@@ -64,16 +64,22 @@ def harvest_options(f):
         click.option("--concurrency", default=8, show_default=True, help="Nodes harvested at the same time."),
         click.option("--page-size", type=click.IntRange(1, 1000), default=None, help="Log entries per request (default 1000)."),
         click.option("--workers", type=click.IntRange(0, 64), default=None, help="Verifying processes (default: one per CPU; 0: in-process)."),
+        click.option("--publish", "publish_path", type=click.Path(dir_okay=False),
+                     help="After the harvest, publish an immutable snapshot here for `biofed aggregator serve`."),
     ]):
         f = decorator(f)
     return f
 
 
-def _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, accept_mass_delete=()):
+def _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path,
+              accept_mass_delete=()):
     from biofed.aggregator.harvest import harvest
+    from biofed.aggregator.publish import publish
 
     report = harvest(registry_source, db_path, settings=_settings(max_age, concurrency, page_size, workers),
                      registry_keys=_keys(registry_keys), accept_mass_delete=set(accept_mass_delete), progress=True)
+    if publish_path:  # failed nodes keep their last verified records (stale): still worth publishing
+        publish(db_path, publish_path)
     return report
 
 
@@ -81,13 +87,15 @@ def _run_once(registry_source, db_path, registry_keys, max_age, concurrency, pag
 @harvest_options
 @click.option("--accept-mass-delete", multiple=True, metavar="NODE",
               help="Accept a quarantined mass deletion of this node (repeatable).")
-def harvest_command(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, accept_mass_delete):
+def harvest_command(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path,
+                    accept_mass_delete):
     """Harvest every node of the registry once into the catalogue.
 
     Exit status 0 when every node is ok or unchanged; 1 when a node failed or
     was quarantined (its records are kept, marked stale) or the registry was refused.
     """
-    report = _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, accept_mass_delete)
+    report = _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path,
+                       accept_mass_delete)
     for node_id, node in sorted(report.nodes.items()):
         if node.status not in ("ok", "unchanged"):
             click.echo(f"{node_id}: {node.status}: {node.error}", err=True)
@@ -103,7 +111,8 @@ def harvest_command(registry_source, db_path, registry_keys, max_age, concurrenc
 @harvest_options
 @click.option("--every", default="1h", show_default=True, help="Interval between the starts of two harvests.")
 @click.option("--jitter", default="10%", show_default=True, help="Random spread of the interval, e.g. 10% or 5m.")
-def run_command(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, every, jitter):
+def run_command(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path, every,
+                jitter):
     """Harvest on a schedule until stopped (Ctrl-C or SIGTERM stop cleanly between pages).
 
     Runs never overlap: each holds the catalogue's lock file, and the next one
@@ -118,7 +127,7 @@ def run_command(registry_source, db_path, registry_keys, max_age, concurrency, p
         while True:
             started = time.monotonic()
             try:
-                _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers)
+                _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path)
             except BiofedError as exc:  # a refused registry or a held lock: try again next time
                 log_event("harvest-error", error=str(exc))
             pause = max(0.0, interval + random.uniform(-spread, spread) - (time.monotonic() - started))
