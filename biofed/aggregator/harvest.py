@@ -257,6 +257,7 @@ class _Run:
         self.now = now
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.http = None  # one httpx client (connection pool) for every node
+        self.pending = 0  # new log entries announced by the checkpoints seen so far in this run
 
     async def aclose(self) -> None:
         self.reporter.close()
@@ -395,6 +396,7 @@ class _Run:
             frontier = CompactRange.from_bytes(st["frontier_size"], st["frontier"] or b"")
             if frontier.size != cursor:
                 raise NodeFailure("state", f"stored frontier size {frontier.size} differs from cursor {cursor}; reset the node")
+            self.pending += cp.size - cursor
             if cp.size == cursor:
                 if frontier.root() != cp.root:
                     raise NodeFailure("rewritten", f"checkpoint of size {cp.size} has a different root than the verified log: history was rewritten")
@@ -464,7 +466,9 @@ class _Run:
         held_count = state.node_row(self.conn, node_id)["records"]
         pending = cp.size - cursor
         workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
-        parallel = workers > 0 and pending >= s.parallel_threshold
+        # Worker processes pay off for a big node, or for many small changes across
+        # the network (their checkpoints arrive together, before any page is fetched).
+        parallel = workers > 0 and (pending >= s.parallel_threshold or self.pending >= s.parallel_threshold)
         # A run is quarantined when it deletes too many HELD records; it cannot
         # delete more than it has entries nor more than the node has records.
         # Only when the bound allows a quarantine are verified pages spooled until
