@@ -320,3 +320,62 @@ def test_licence_and_suspended_node(net):
     report = net.harvest()
     assert report.nodes["closed"].status == "error" and "allow-list" in report.nodes["closed"].error
     assert net.records("closed") == {}
+
+
+class ShortPageServer(LogServer):
+    """An honest log that answers at most 3 entries per page, whatever the limit asked."""
+
+    def _page(self, after, limit):
+        return super()._page(after, min(limit, 3))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_short_pages_drop_the_pages_fetched_ahead(net, workers):
+    key = SigningKey.generate()
+    server = ShortPageServer("short", key, signed_leaves("short", key, 20))
+    served = serve(server.app())
+    net.servers.append(served)
+    net.entries["short"] = registry_node("short", served.url, [key_entry(key)])
+    settings = dataclasses.replace(FAST, page_size=8, workers=workers, parallel_threshold=1, pages_ahead=3)
+    report = net.harvest(settings)
+    assert (report.nodes["short"].status, report.nodes["short"].accepted) == ("ok", 20)
+    row = net.node_row("short")
+    assert (row["cursor"], row["records"], row["tree_size"]) == (20, 20, 20)
+    # every page asked for starts where the previous verified one ended
+    starts = [int(u.split("after=")[1].split("&")[0]) for u in server.requests if "/log?" in u]
+    assert set(range(0, 20, 3)) <= set(starts)
+
+
+def test_unchanged_network_costs_one_transaction_and_no_finalise(net, monkeypatch):
+    from biofed.aggregator import catalogue
+
+    net.real_node("alpha", 3)
+    assert net.harvest().nodes["alpha"].status == "ok"
+    calls = []
+    monkeypatch.setattr(catalogue, "finalise", lambda conn: calls.append(1))
+    report = net.harvest(keep_registry=True)
+    assert report.nodes["alpha"].status == "unchanged" and calls == []
+    runs = net.query("SELECT status, finished, error FROM harvest_runs WHERE node_id = 'alpha' ORDER BY id")
+    assert [r["status"] for r in runs] == ["ok", "unchanged"] and runs[-1]["finished"] and runs[-1]["error"] is None
+    assert net.query("SELECT value FROM harvest_flags WHERE name = 'finalise'") == [{"value": 0}]
+
+
+def test_finalise_pending_survives_a_crash(net, monkeypatch):
+    """A run that changed the catalogue but died before finalise leaves the flag set; the next run finalises."""
+    from biofed.aggregator import catalogue
+
+    alpha, _ = net.real_node("alpha", 3)
+    real_finalise = catalogue.finalise
+
+    def crash(conn):
+        raise RuntimeError("killed before finalise")
+
+    monkeypatch.setattr(catalogue, "finalise", crash)
+    with pytest.raises(RuntimeError):
+        net.harvest()
+    assert net.query("SELECT value FROM harvest_flags WHERE name = 'finalise'") == [{"value": 1}]
+    calls = []
+    monkeypatch.setattr(catalogue, "finalise", lambda conn: (calls.append(1), real_finalise(conn)))
+    assert net.harvest(keep_registry=True).nodes["alpha"].status == "unchanged"
+    assert calls == [1]
+    assert net.query("SELECT value FROM harvest_flags WHERE name = 'finalise'") == [{"value": 0}]
