@@ -1,7 +1,10 @@
 """Crash consistency: real `biofed` processes killed with SIGKILL at seeded random points.
 
 Budget: ``BIOFED_CRASH_POINTS`` kill points per test (default 5, what CI runs);
-the full run is ``BIOFED_CRASH_POINTS=20 .venv/bin/python -m pytest tests/test_crash_consistency.py``.
+the full run is::
+
+    BIOFED_CRASH_POINTS=20 BIOFED_CRASH_NODE_RECORDS=2000 .venv/bin/python -m pytest tests/test_crash_consistency.py
+
 ``BIOFED_CRASH_SEED`` (default 9162) seeds the random kill points; a failure
 message names the seed and the kill point so it can be replayed.
 
@@ -26,7 +29,9 @@ Node (`biofed node import`)
 
 Aggregator (`biofed aggregator harvest`)
     Three real nodes served by uvicorn on loopback, a signed registry file,
-    a few thousand records including updates and deletions. Round i first
+    3 x BIOFED_CRASH_NODE_RECORDS records at first (default 1,000; the full
+    run uses 2,000, over the 4,000 new entries from which the harvester
+    verifies in worker processes), then updates, new records and deletions. Round i first
     changes the nodes (new records, updates, deletions), then starts a
     harvest and kills its whole process group (the harvester and its
     verifying workers) after a random delay. After each kill the catalogue
@@ -57,6 +62,7 @@ Aggregator (`biofed aggregator harvest`)
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import signal
@@ -211,3 +217,174 @@ def test_sigkill_import_at_random_points_is_all_or_nothing(tmp_path):
         assert contents(killed) == contents(clean)
         assert len(contents(killed)) == POINTS * (BATCH // 2) + BATCH // 2
         assert all(r["id"].startswith(NODE_ID + "/") for r in contents(killed))
+
+
+# --- aggregator helpers
+
+HARVEST_PAGE = 100  # small pages: many commit points to land between
+CATALOGUE_TABLES = ("actors", "actor_sectors", "actor_value_chain", "actor_technologies", "projects",
+                    "participations", "offers", "offer_technologies", "region_profiles")
+WHEN_SEEN = {"first_seen", "verified_at", "stale_since"}
+
+
+def query(db: Path, sql: str, params=()) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def log_prefix_state(node_dir: Path, cursor: int) -> dict:
+    """What a catalogue that applied entries 1..cursor of this node's log holds for it."""
+    live, tombs, changes = {}, {}, collections.Counter()
+    for rid, leaf in query(node_dir / "node.db", "SELECT record_id, leaf FROM log WHERE seq <= ? ORDER BY seq",
+                           (cursor,)):
+        record = orjson.loads(leaf)
+        if record["type"] == "Tombstone":
+            if rid in live:
+                changes[(rid, "delete", record["version"])] += 1
+            live.pop(rid, None)
+            tombs[rid] = record["version"]
+        else:
+            live[rid] = (record["version"], leaf.decode())
+            tombs.pop(rid, None)
+            changes[(rid, "put", record["version"])] += 1
+    return {"records": live, "tombstones": tombs, "changes": changes}
+
+
+def assert_committed_prefix(db: Path, node_dirs: dict[str, Path], where: str) -> dict[str, int]:
+    """The catalogue holds, for every node, exactly the harvest of its log up to the stored cursor."""
+    assert query(db, "PRAGMA integrity_check") == [("ok",)], where
+    cursors = dict(query(db, "SELECT id, cursor FROM nodes"))
+    frontier = dict(query(db, "SELECT node_id, frontier_size FROM node_state"))
+    for node_id, node_dir in node_dirs.items():
+        cursor = cursors.get(node_id, 0)
+        assert frontier.get(node_id, 0) == cursor, f"{where}: {node_id} frontier size != cursor"
+        expected = log_prefix_state(node_dir, cursor)
+        held = {rid: (version, signed) for rid, version, signed in
+                query(db, "SELECT id, version, signed_json FROM records WHERE node_id = ?", (node_id,))}
+        assert held == expected["records"], f"{where}: {node_id} records are not the log prefix 1..{cursor}"
+        assert dict(query(db, "SELECT id, version FROM tombstones WHERE node_id = ?", (node_id,))) == \
+            expected["tombstones"], f"{where}: {node_id} tombstones"
+        changes = collections.Counter(query(db, "SELECT record_id, op, version FROM changes WHERE node_id = ?",
+                                            (node_id,)))
+        assert changes == expected["changes"], f"{where}: {node_id} changes lost or applied twice"
+        actors = {rid for (rid,) in query(db, "SELECT id FROM actors WHERE node_id = ?", (node_id,))}
+        assert actors == set(expected["records"]), f"{where}: {node_id} actors table"
+    return cursors
+
+
+def catalogue_contents(db: Path) -> dict:
+    """Everything that must be identical to a clean run (see the module docstring)."""
+    out = {
+        "records": query(db, "SELECT id, node_id, type, version, signed_json, stale, record_url FROM records ORDER BY id"),
+        "tombstones": query(db, "SELECT id, node_id, version FROM tombstones ORDER BY id"),
+        "nodes": query(db, "SELECT id, health, status, records, cursor, tree_size, root_hash, error FROM nodes ORDER BY id"),
+        "node_state": query(db, "SELECT node_id, frontier, frontier_size FROM node_state ORDER BY node_id"),
+        "changes": collections.Counter(query(db, "SELECT record_id, node_id, op, version FROM changes")),
+        "rejections": query(db, "SELECT node_id, seq, record_id, reason FROM rejections ORDER BY node_id, seq"),
+    }
+    for table in CATALOGUE_TABLES:
+        columns = [row[1] for row in query(db, f"PRAGMA table_info([{table}])") if row[1] not in WHEN_SEEN]
+        listed = ", ".join(f"[{c}]" for c in columns)
+        out[table] = (columns, query(db, f"SELECT {listed} FROM [{table}] ORDER BY {listed}"))
+    return out
+
+
+def harvest_args(registry: Path, db: Path) -> list[str]:
+    return ["aggregator", "harvest", "--registry", str(registry), "--db", str(db), "--page-size", str(HARVEST_PAGE)]
+
+
+def run_harvest(registry: Path, db: Path) -> dict[str, int]:
+    """Harvest to the end; how many nodes ended in each status."""
+    result = subprocess.run([sys.executable, "-m", "biofed", *harvest_args(registry, db)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = [orjson.loads(line) for line in result.stderr.splitlines() if '"event": "harvest-done"' in line]
+    return done[-1]["nodes"]
+
+
+def change_nodes(nodes: dict[str, Node], round_: int, rng: random.Random, size: int) -> None:
+    """New records, updates and a few deletions on every node (well under the mass-deletion threshold)."""
+    for node in nodes.values():
+        live = sorted(r[0] for r in node.conn.execute("SELECT id FROM records WHERE deleted = 0"))
+        updates = rng.sample(range(size), size // 4)
+        new = range(size + round_ * size // 8, size + (round_ + 1) * size // 8)
+        node.put_many([sample_actor(n, seed=round_ + 1) for n in [*updates, *new]])
+        for record_id in rng.sample(live, max(1, len(live) // 100)):
+            node.delete(record_id)
+
+
+@pytest.mark.slow
+def test_sigkill_harvest_at_random_points_then_resume_equals_clean_run(tmp_path):
+    from test_harvest import Network
+
+    rng = random.Random(SEED + 1)
+    size = int(os.environ.get("BIOFED_CRASH_NODE_RECORDS", "1000"))
+    net = Network(tmp_path)
+    try:
+        nodes = {}
+        for node_id in ("alpha", "beta", "gamma"):
+            node, _ = net.real_node(node_id, 0)
+            node.put_many([sample_actor(n) for n in range(size)])
+            nodes[node_id] = node
+        net.publish()
+        node_dirs = {node_id: node.directory for node_id, node in nodes.items()}
+        killed_db = tmp_path / "killed.db"
+        landed = collections.Counter()
+        for round_ in range(POINTS):
+            if round_:
+                change_nodes(nodes, round_, rng, size)
+            before = dict(query(killed_db, "SELECT id, cursor FROM nodes")) if killed_db.exists() else {}
+            target = {n: node.tree_size() for n, node in nodes.items()}
+            pending = sum(target.values()) - sum(before.values())
+            phase = ("startup", "mid-harvest", "finalise")[round_ % 3] if round_ < 3 else \
+                rng.choice(("startup", "mid-harvest", "mid-harvest", "finalise"))
+            fraction = rng.uniform(0.05, 0.95)
+            delay = {"startup": rng.uniform(0, 0.8), "mid-harvest": 0.0, "finalise": rng.uniform(0, 0.05)}[phase]
+            where = f"seed {SEED + 1}, round {round_}, phase {phase}, fraction {fraction:.2f}, delay {delay:.2f}"
+            process = spawn(harvest_args(net.registry_path, killed_db), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 120
+                goal = sum(before.values()) + (fraction * pending if phase == "mid-harvest" else pending)
+                while phase != "startup" and process.poll() is None and time.monotonic() < deadline:
+                    try:
+                        done = sum(c for (c,) in query(killed_db, "SELECT cursor FROM nodes"))
+                    except sqlite3.Error:  # not created yet
+                        done = 0
+                    if done >= goal:
+                        break
+                    time.sleep(0.002)
+                time.sleep(delay)
+                exited_before = process.poll() is not None
+                with contextlib.suppress(ProcessLookupError):  # the harvester and its verifying workers
+                    os.killpg(process.pid, signal.SIGKILL)
+            finally:
+                process.wait(30)
+            if not killed_db.exists():
+                landed[(phase, "before the catalogue existed")] += 1
+                continue
+            cursors = assert_committed_prefix(killed_db, node_dirs, where)
+            progress = sum(cursors.values()) - sum(before.values())
+            landed[(phase, "after exit" if exited_before else
+                    "nothing committed" if progress == 0 else
+                    "all pages committed" if progress == pending else "mid-harvest")] += 1
+
+        print(f"harvest kill points (seed {SEED + 1}): {dict(landed)}")
+        assert landed[("mid-harvest", "mid-harvest")] >= 1, f"no kill landed between pages: {dict(landed)}"
+        statuses = run_harvest(net.registry_path, killed_db)
+        assert sum(statuses.values()) == 3 and set(statuses) <= {"ok", "unchanged"}, statuses
+        assert_committed_prefix(killed_db, node_dirs, "after the completing harvest")
+        assert dict(query(killed_db, "SELECT id, cursor FROM nodes")) == {n: node.tree_size() for n, node in nodes.items()}
+        assert run_harvest(net.registry_path, killed_db) == {"unchanged": 3}
+
+        clean_db = tmp_path / "clean.db"
+        assert run_harvest(net.registry_path, clean_db) == {"ok": 3}
+        killed, clean = catalogue_contents(killed_db), catalogue_contents(clean_db)
+        assert killed["records"] and killed["actors"][1]
+        for part in clean:
+            assert killed[part] == clean[part], part
+    finally:
+        net.close()
