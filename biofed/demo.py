@@ -105,6 +105,16 @@ def fill_node(node: DemoNode, *, quiet: bool) -> dict:
     return {"node": node.id, **result.as_dict(), "rejected": [r.as_dict() for r in outcome.rejected]}
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the demo itself is killed, so no node outlives it (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Processes:
     """Child processes (nodes, registry) that are always stopped on exit, Ctrl-C included."""
 
@@ -115,8 +125,9 @@ class Processes:
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
+        # Own session: a Ctrl-C reaches only the demo, which stops the children in order.
         process = subprocess.Popen([sys.executable, "-m", "biofed", *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append((name, process))
         return process
 
@@ -213,6 +224,8 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
     outcomes = [fill_node(node, quiet=quiet) for node in nodes]
 
     processes = Processes(directory / "logs")
+    # SIGTERM stops the network as cleanly as Ctrl-C does (the finally below runs).
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         for node in nodes:
             node.process = processes.start(node.id, ["node", "serve", str(node.directory), "--port", str(node.port),
@@ -256,6 +269,11 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
         return summary
     finally:
         processes.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _serve_catalogue(public: Path, port: int, *, quiet: bool) -> None:
