@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
+from biofed.schema import ValidationIssue
 from biofed.trust.canonical import canonicalize
 
 CONTENT_TYPES = {"Actor": "actor", "Project": "project", "Offer": "offer"}
@@ -14,21 +14,8 @@ LOCAL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 NODE_FIELDS = ("version", "dateModified", "proof")  # set by the node, never by the writer
 
 
-@dataclass(frozen=True)
-class Issue:
-    """One problem with one record: where (JSON pointer), which rule, what."""
-
-    pointer: str
-    rule: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"pointer": self.pointer, "rule": self.rule, "message": self.message}
-
-
-def issue_dict(issue) -> dict:
-    """ValidationIssue from biofed.schema or our Issue, as the API error shape."""
-    return {"pointer": issue.pointer, "rule": issue.rule, "message": issue.message}
+# One shape for every problem report: the schema's (pointer, rule, message).
+Issue = ValidationIssue
 
 
 def content_of(record: dict) -> dict:

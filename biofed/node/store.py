@@ -26,7 +26,7 @@ import orjson
 from biofed.errors import BiofedError
 from biofed.node import db
 from biofed.node.config import CONFIG_FILE, DATABASE_FILE, KEYS_DIR, NodeConfig
-from biofed.node.records import CONTENT_TYPES, Issue, content_hash, content_of, issue_dict, namespaced_id
+from biofed.node.records import CONTENT_TYPES, Issue, content_hash, content_of, namespaced_id
 from biofed.trust import merkle
 from biofed.trust.canonical import canonicalize
 from biofed.trust.checkpoint import Checkpoint
@@ -47,7 +47,7 @@ class NodeError(BiofedError):
 
     def __init__(self, message: str, errors: Sequence = ()):
         super().__init__(message)
-        self.errors = [issue_dict(e) if not isinstance(e, dict) else e for e in errors]
+        self.errors = [e.as_dict() if not isinstance(e, dict) else e for e in errors]
 
 
 class RecordInvalid(NodeError):
@@ -456,7 +456,7 @@ class Node:
                     if len(leaf) > MAX_RECORD_BYTES:
                         issues = [Issue("", "max-size", f"signed record is {len(leaf)} bytes, over {MAX_RECORD_BYTES}")]
                 if issues:
-                    result.rejected.append(Rejected(index, source, record_id, [issue_dict(i) for i in issues]))
+                    result.rejected.append(Rejected(index, source, record_id, [i.as_dict() for i in issues]))
                     if on_progress:
                         on_progress(1)
                     continue
