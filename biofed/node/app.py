@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -43,6 +44,46 @@ class ApiError(Exception):
 def error_response(status: int, error: str, message: str, errors=(), headers=None) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, "errors": list(errors)}, status_code=status,
                         headers=headers)
+
+
+# --- OpenAPI declarations of what each route really answers (docs/protocol.md §6)
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error", "message", "errors"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "errors": {"type": "array", "items": {"type": "object", "properties": {
+                       "pointer": {"type": "string"}, "rule": {"type": "string"}, "message": {"type": "string"}}}}},
+}
+ERROR_TEXT = {
+    400: "Malformed request, JSON outside the strict profile, or a bad range", 401: "No, unknown or revoked token",
+    403: "The token lacks the scope", 404: "Unknown record, schema or log position", 409: "The id exists",
+    410: "The record is deleted", 412: "Stale version (If-Match)", 413: "Body over 64 KiB",
+    422: "Invalid query parameters or a record that breaks the data standard", 428: "If-Match is required",
+}
+RECORD_SCHEMA = {"type": "object", "required": ["id", "type", "version", "dateModified", "proof"]}
+BEARER = [{"bearerToken": []}]
+BODY = {"required": True, "description": "The record's content with its id; the node sets version, dateModified "
+        "and proof. Read raw and parsed with the strict JSON profile (at most 64 KiB).",
+        "content": {JSON: {"schema": {"type": "object", "properties": {"id": {"type": "string"},
+                                                                       "type": {"type": "string"}}}}}}
+IF_MATCH = {"name": "If-Match", "in": "header", "description": 'The current version, e.g. "3"',
+            "schema": {"type": "string"}}
+WRITE = {"security": BEARER, "requestBody": BODY}
+UPDATE = {"security": BEARER, "requestBody": BODY, "parameters": [{**IF_MATCH, "required": False}]}
+DELETE = {"security": BEARER, "parameters": [{**IF_MATCH, "required": False}]}
+
+
+def answers(*statuses: int, ok: tuple[int, str, dict] | None = None, not_modified: bool = False) -> dict:
+    """`responses=` for a route: its success body, 304 if it has ETags, and its error statuses."""
+    declared: dict = {}
+    if ok is not None:
+        status, media_type, schema = ok
+        declared[status] = {"description": "Success", "content": {media_type: {"schema": schema}}}
+    if not_modified:
+        declared[304] = {"description": "Not modified (If-None-Match matched the ETag)"}
+    for status in statuses:
+        declared[status] = {"description": ERROR_TEXT[status], "content": {JSON: {"schema": ERROR_SCHEMA}}}
+    return declared
 
 
 def etag_of(body: bytes) -> str:
@@ -133,6 +174,15 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.node = node
+    describe = app.openapi
+
+    def openapi_with_bearer() -> dict:
+        document = describe()
+        document.setdefault("components", {}).setdefault("securitySchemes", {})["bearerToken"] = {
+            "type": "http", "scheme": "bearer", "description": "A node token (`biofed node token create`)"}
+        return document
+
+    app.openapi = openapi_with_bearer
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["If-None-Match"], expose_headers=["ETag", "BioFed-Tree-Size"])
@@ -147,6 +197,14 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
     async def node_error(request, exc: NodeError):
         return error_response(exc.status, exc.code, str(exc), exc.errors)
 
+    @app.exception_handler(RequestValidationError)
+    async def query_error(request, exc: RequestValidationError):
+        # the error shape of docs/protocol.md, not FastAPI's {"detail": ...}
+        issues = [{"pointer": "/" + "/".join(str(part) for part in e.get("loc", ())), "rule": str(e.get("type", "")),
+                   "message": str(e.get("msg", ""))} for e in exc.errors()]
+        return error_response(422, "bad-parameter", "; ".join(f"{i['pointer']}: {i['message']}" for i in issues),
+                              issues)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
         return error_response(exc.status_code, "not-found" if exc.status_code == 404 else "http-error",
@@ -154,11 +212,13 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
 
     # --- public reads
 
-    @app.get("/.well-known/biofed-node.json", summary="Node descriptor: id, licence, keys")
+    @app.get("/.well-known/biofed-node.json", summary="Node descriptor: id, licence, keys",
+             responses=answers(ok=(200, JSON, {"type": "object", "required": ["id", "keys"]}), not_modified=True))
     def descriptor(request: Request):
         return cached(request, orjson.dumps(node.descriptor()), JSON, {"Cache-Control": "no-cache"})
 
-    @app.get("/schemas/{name}.json", summary="A JSON Schema the node validates against")
+    @app.get("/schemas/{name}.json", summary="A JSON Schema the node validates against",
+             responses=answers(404, 422, ok=(200, "application/schema+json", {"type": "object"}), not_modified=True))
     def schema(name: str, request: Request):
         from biofed.schema import schema_documents
 
@@ -167,13 +227,16 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
             raise ApiError(404, "not-found", f"no schema {name!r}; known: {', '.join(sorted(documents))}")
         return cached(request, orjson.dumps(documents[name]), "application/schema+json")
 
-    @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")
+    @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)",
+             responses=answers(ok=(200, "text/plain", {"type": "string"})))
     async def checkpoint():
         # async: a one-row indexed read is cheaper than a trip through the thread pool.
         return Response(node.checkpoint_note(), media_type="text/plain; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
 
-    @app.get("/log", summary="A page of log entries after a sequence number")
+    @app.get("/log", summary="A page of log entries after a sequence number", responses=answers(
+        404, 422, not_modified=True, ok=(200, JSON, {"type": "object", "required": ["node", "after", "treeSize", "entries", "next"],
+                                                    "properties": {"entries": {"type": "array"}}})))
     def log(request: Request, after: int = Query(0, ge=0), limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE)):
         size = node.tree_size()
         if after > size:
@@ -191,7 +254,8 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         headers = {"Cache-Control": IMMUTABLE if full else "no-cache"}
         return cached(request, body, JSON, headers)
 
-    @app.get("/log/proof/inclusion", summary="Inclusion proof of entry `seq` in the tree of size `size`")
+    @app.get("/log/proof/inclusion", summary="Inclusion proof of entry `seq` in the tree of size `size`",
+             responses=answers(400, 422, ok=(200, JSON, {"type": "object", "required": ["seq", "treeSize", "hashes"]})))
     def inclusion(seq: int = Query(..., ge=1), size: int | None = Query(None, ge=1)):
         current = node.tree_size()
         size = current if size is None else size
@@ -200,7 +264,8 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         hashes = node.inclusion_proof(seq, size)
         return {"seq": seq, "treeSize": size, "hashes": [base64.b64encode(h).decode() for h in hashes]}
 
-    @app.get("/log/proof/consistency", summary="Consistency proof between two tree sizes")
+    @app.get("/log/proof/consistency", summary="Consistency proof between two tree sizes",
+             responses=answers(400, 422, ok=(200, JSON, {"type": "object", "required": ["first", "second", "hashes"]})))
     def consistency(first: int = Query(..., ge=1), second: int | None = Query(None, ge=1)):
         current = node.tree_size()
         second = current if second is None else second
@@ -211,7 +276,8 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
 
     snapshot_cache: dict[int, bytes] = {}
 
-    @app.get("/snapshot.jsonl.gz", summary="Every current record, one per line, gzip")
+    @app.get("/snapshot.jsonl.gz", summary="Every current record, one per line, gzip",
+             responses=answers(ok=(200, "application/gzip", {"type": "string", "format": "binary"}), not_modified=True))
     def snapshot(request: Request):
         size, records = node.current_records()
         body = snapshot_cache.get(size)
@@ -226,7 +292,9 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         # application/gzip: GZipMiddleware leaves an already compressed body alone.
         return Response(body, media_type="application/gzip", headers=headers)
 
-    @app.get("/records/{record_id:path}", summary="A record's current signed bytes")
+    @app.get("/records/{record_id:path}", summary="A record's current signed bytes", responses={
+        **answers(404, 422, ok=(200, JSON, RECORD_SCHEMA), not_modified=True),
+        410: {"description": "Deleted: the body is the signed tombstone", "content": {JSON: {"schema": RECORD_SCHEMA}}}})
     def get_record(record_id: str, request: Request):
         stored = node.record(record_id)
         if stored is None:
@@ -278,14 +346,17 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
             headers["Location"] = f"/records/{stored.id}"
         return Response(stored.signed, status_code=status, media_type=JSON, headers=headers)
 
-    @app.post("/records", status_code=201, summary="Create a record (scope: write)")
+    @app.post("/records", status_code=201, summary="Create a record (scope: write)",
+              responses=answers(400, 401, 403, 409, 413, 422, ok=(201, JSON, RECORD_SCHEMA)), openapi_extra=WRITE)
     async def create_record(request: Request):
         authorise(request, "write")
         body = await read_body(request)
         record = await run_in_threadpool(node.put, body, create=True)
         return signed_response(record, 201, location=True)
 
-    @app.put("/records/{record_id:path}", summary="Update a record (scope: write; If-Match required)")
+    @app.put("/records/{record_id:path}", summary="Update a record (scope: write; If-Match required)",
+             responses=answers(400, 401, 403, 404, 410, 412, 413, 422, 428, ok=(200, JSON, RECORD_SCHEMA)),
+             openapi_extra=UPDATE)
     async def update_record(record_id: str, request: Request):
         authorise(request, "write")
         expected = parse_version(request.headers.get("if-match"))
@@ -301,7 +372,9 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         record = await run_in_threadpool(node.put, body, expect_version=expected)
         return signed_response(record, 200)
 
-    @app.delete("/records/{record_id:path}", summary="Delete a record: appends a signed tombstone (scope: delete)")
+    @app.delete("/records/{record_id:path}", summary="Delete a record: appends a signed tombstone (scope: delete)",
+                responses=answers(400, 401, 403, 404, 410, 412, 422, ok=(200, JSON, RECORD_SCHEMA)),
+                openapi_extra=DELETE)
     def delete_record(record_id: str, request: Request):
         authorise(request, "delete")
         expected = parse_version(request.headers.get("if-match"))
