@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from biofed.errors import BiofedError
+from biofed.files import write_atomic
 from biofed.trust.proofs import utc_now
 
 NODE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -57,10 +58,8 @@ class NodeConfig:
         return asdict(self)
 
     def save(self, directory: Path) -> None:
-        path = Path(directory) / CONFIG_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        write_atomic(Path(directory) / CONFIG_FILE, text.encode("utf-8"))
 
     @classmethod
     def load(cls, directory: Path) -> "NodeConfig":

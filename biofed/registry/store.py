@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from biofed.errors import BiofedError
+from biofed.files import fsync_dir, write_atomic, write_temp
 from biofed.registry import document as regdoc
 from biofed.registry.document import Registry, RegistryError, format_time, node_method, parse_time
 from biofed.registry.fetch import DEFAULT_TIMEOUT, NodeUnreachable, fetch_descriptor, fetch_record
@@ -39,35 +40,9 @@ LOCK_FILE = ".lock"
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_temp(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return tmp
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data`: readers see the old file or the new one, never half."""
-    tmp = _write_temp(path, data)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def write_new(path: Path, data: bytes) -> None:
     """Create `path` with `data`, atomically, refusing to overwrite an existing file."""
-    tmp = _write_temp(path, data)
+    tmp = write_temp(path, data)
     try:
         os.link(tmp, path)  # fails if path exists: history is never rewritten
     except FileExistsError:
@@ -75,7 +50,7 @@ def write_new(path: Path, data: bytes) -> None:
                           f"compare it with {REGISTRY_FILE})") from None
     finally:
         tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def dumps(document: dict) -> bytes:
