@@ -8,6 +8,7 @@ With `--registry`, the key is looked up in a signed registry document instead.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -26,6 +27,16 @@ def read_documents(path: Path) -> list[dict]:
         lines = [line for line in data.splitlines() if line.strip()]
         return [jsonprofile.loads(line, max_bytes=None) for line in lines]
     return [jsonprofile.loads(data, max_bytes=None)]
+
+
+def _at_proof_time(resolver, document):
+    """A registry lookup bound to the time the proof says it was made."""
+    created = (document.get("proof") or {}).get("created") if isinstance(document, dict) else None
+    try:
+        at = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None
+    except ValueError:
+        at = None
+    return lambda method: resolver(method, at=at)
 
 
 def verify_document(document: dict, keys) -> list[str]:
@@ -61,7 +72,7 @@ def verify(file, key_text, registry_path, registry_key):
     failures = 0
     for index, document in enumerate(documents, 1):
         label = document.get("id", f"document {index}") if isinstance(document, dict) else f"document {index}"
-        problems = verify_document(document, keys)
+        problems = verify_document(document, _at_proof_time(keys, document) if registry_path else keys)
         if problems:
             failures += 1
             for problem in problems:

@@ -179,3 +179,15 @@ def test_join_request_signature_and_shape():
             check_join_request(bad)
     with pytest.raises(JoinRequestError, match="baseUrl"):
         build_join_request({**config, "baseUrl": None}, key)
+
+
+def test_key_resolver_accepts_a_revoked_key_only_before_its_compromise(registry_key):
+    leaked = SigningKey.generate()
+    keys = [key_entry(leaked.public, valid_from=stamp(0))]
+    keys[0].update(status="revoked", compromisedSince=stamp(8))
+    doc = with_node(new_registry("r", registry_key), registry_key, keys)
+    resolve = key_resolver(doc, registry_key.public.multibase)
+    method = f"urn:biofed:genopole#{leaked.kid}"
+    assert resolve(method, at=at(7)) == leaked.public
+    assert resolve(method, at=at(8)) is None and resolve(method, at=at(9)) is None
+    assert resolve(method) is None  # no time: cannot tell it from a forger's

@@ -53,3 +53,23 @@ def test_unreadable_input_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     result = biofed("verify", str(bad), "--key", "not-a-key")
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_registry_mode_uses_the_proof_time_for_revoked_keys(tmp_path):
+    from biofed.registry.document import key_entry, new_registry, sign_registry
+
+    registry_key, node_key = SigningKey.generate(), SigningKey.generate()
+    entry = key_entry(node_key.public, valid_from="2026-01-01T00:00:00Z")
+    entry.update(status="revoked", compromisedSince="2026-06-01T00:00:00Z")
+    draft = new_registry("r", registry_key)
+    draft["nodes"].append({"id": "genopole", "name": "Genopole", "country": "FR", "region": "FR1",
+                           "baseUrl": "https://node.genopole.example", "licence": "CC-BY-4.0", "status": "active",
+                           "controlVerified": True, "keys": [entry]})
+    (tmp_path / "registry.json").write_text(json.dumps(sign_registry(draft, registry_key)))
+    method = f"urn:biofed:genopole#{node_key.kid}"
+    for name, created, code in (("before", "2026-03-01T00:00:00Z", 0), ("after", "2026-07-01T00:00:00Z", 1)):
+        doc = proofs.sign({"id": "urn:example:1", "name": "Example"}, node_key, method, created=created)
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        result = biofed("verify", str(tmp_path / f"{name}.json"), "--registry", str(tmp_path / "registry.json"),
+                        "--registry-key", registry_key.public.multibase)
+        assert result.returncode == code, (name, result.stderr)

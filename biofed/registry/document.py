@@ -342,13 +342,14 @@ def verify_registry(doc: dict, trusted_keys: list[PublicKey], *, last_version: i
     return Registry(doc)
 
 
-def key_resolver(registry_doc: dict, registry_key: str | None) -> Callable[[str], PublicKey | None]:
-    """A verificationMethod -> pinned node key lookup, for proofs.verify.
+def key_resolver(registry_doc: dict, registry_key: str | None) -> Callable[..., PublicKey | None]:
+    """A (verificationMethod, at=None) -> pinned node key lookup, for proofs.verify.
 
     With `registry_key` (multibase or key file) the registry is verified
     first. Without it the document is only checked for shape: the caller
-    trusts the file. Removed nodes and revoked keys resolve to None: without
-    the record's time a revoked key cannot be told apart from a forger.
+    trusts the file. Removed nodes resolve to None. A revoked key resolves
+    only for a proof made before its compromisedSince (`at`, the proof's
+    `created`); without `at` it cannot be told apart from a forger's.
     """
     if registry_key:
         registry = verify_registry(registry_doc, [PublicKey.parse(registry_key)])
@@ -356,7 +357,7 @@ def key_resolver(registry_doc: dict, registry_key: str | None) -> Callable[[str]
         check_registry_shape(registry_doc)
         registry = Registry(registry_doc)
 
-    def resolve(method: str) -> PublicKey | None:
+    def resolve(method: str, at: datetime | None = None) -> PublicKey | None:
         parsed = parse_node_method(method)
         if parsed is None:
             return None
@@ -365,7 +366,9 @@ def key_resolver(registry_doc: dict, registry_key: str | None) -> Callable[[str]
         if node is None or node["status"] == "removed":
             return None
         entry = registry._key_entry(node_id, kid)
-        if entry is None or entry["status"] == "revoked":
+        if entry is None:
+            return None
+        if entry["status"] == "revoked" and (at is None or not key_valid_at(entry, at.astimezone(timezone.utc))):
             return None
         return PublicKey.from_jwk(public_jwk(entry))
 
