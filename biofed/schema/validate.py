@@ -177,7 +177,7 @@ def _enum_message(value, options: list) -> str:
         return f"{_show(value)} is not one of {allowed}{where}"
     label = _LIST_LABELS.get(name, f"a code of the list {name!r}")
     message = f"{_show(value)} is not {label}"
-    if name == "countries" and value in COUNTRY_HINTS:
+    if name == "countries" and isinstance(value, str) and value in COUNTRY_HINTS:
         message += f" (use {COUNTRY_HINTS[value]!r})"
     elif isinstance(value, str):
         close = difflib.get_close_matches(value, options, n=1)
