@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 
 from biofed.node.importers import ImportRow, RowError
 from biofed.node.importers.tabular import header_errors, map_rows
@@ -18,12 +16,12 @@ def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[Import
     try:
         # data_only=False: a formula stays a formula, so it can be refused rather than trusted
         workbook = load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        yield ImportRow("file", None, [RowError("", f"not a readable .xlsx workbook ({exc})")])
+    except Exception as exc:  # a hostile zip or XML can make openpyxl raise anything (ParseError, zlib.error...)
+        yield ImportRow("file", None, [RowError("", f"not a readable .xlsx workbook ({_reason(exc)})")])
         return
     try:
         sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows()
+        rows = _pulled(sheet.iter_rows())
         header_cells = next(rows, None)
         if header_cells is None:
             yield ImportRow("file", None, [RowError("", "the file is empty")])
@@ -50,5 +48,27 @@ def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[Import
                 yield number, values, problems
 
         yield from map_rows(names, cells(), kind=kind, node_id=node_id, node_region=node_region)
+    except _Unreadable as exc:
+        yield ImportRow("file", None, [RowError("", f"the worksheet is damaged and cannot be read ({exc})")])
     finally:
         workbook.close()
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _pulled(rows):
+    """openpyxl's rows, parsed lazily from the sheet XML: a damaged sheet fails mid-way with any error."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _Unreadable(_reason(exc)) from None
+        yield row
