@@ -84,12 +84,17 @@ def _read_json_rows(path: Path, fmt):
                                   errors=[SimpleNamespace(field=exc.pointer or "/", message=exc.message)])
 
 
+def _printable(text: str) -> str:
+    """Control characters from an imported file (terminal escapes, NUL) shown escaped, never raw."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def _print_rejects(rejected) -> None:
     for item in rejected[:SHOWN_REJECTS]:
         for error in item.errors:
             where = error.get("pointer") or error.get("field") or "/"
             ident = f" ({item.id})" if item.id else ""
-            click.echo(f"{item.source}{ident}: {where}: {error['message']}", err=True)
+            click.echo(_printable(f"{item.source}{ident}: {where}: {error['message']}"), err=True)
     if len(rejected) > SHOWN_REJECTS:
         click.echo(f"... and {len(rejected) - SHOWN_REJECTS} more rejected rows (see --rejects FILE)", err=True)
 
