@@ -105,13 +105,20 @@ class Network:
 
 
 def timed_harvest(registry: Path, db: Path, **settings) -> tuple[float, dict, int]:
-    """Run one harvest in a child process; return (seconds, summary, peak RSS in KiB)."""
+    """Run one harvest in a child process; return (seconds, summary, peak RSS in KiB).
+
+    The peak is the child's own high-water mark since exec (VmHWM). ru_maxrss of
+    a child is not usable here: Linux carries the parent's resident size over
+    fork + exec into it, so a harvest started after the bench loaded 200k leaves
+    would report the bench's memory. ru_maxrss is printed too, for comparison.
+    """
     code = ("import json,sys,time,resource;from biofed.aggregator.harvest import harvest,HarvestSettings;"
             f"s=HarvestSettings(**{settings!r});t=time.perf_counter();r=harvest(sys.argv[1],sys.argv[2],settings=s);"
-            "print(json.dumps([time.perf_counter()-t,r.summary(),resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
+            "hwm=[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')];"
+            "print(json.dumps([time.perf_counter()-t,r.summary(),(hwm or [0])[0],resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
     out = subprocess.run([sys.executable, "-c", code, str(registry), str(db)], capture_output=True, text=True, check=True)
-    seconds, summary, rss = json.loads(out.stdout.strip().splitlines()[-1])
-    return seconds, summary, rss
+    seconds, summary, hwm, maxrss = json.loads(out.stdout.strip().splitlines()[-1])
+    return seconds, summary, hwm or maxrss
 
 
 def bare_verify(dirs: list[Path]) -> tuple[int, float]:
@@ -195,6 +202,12 @@ def main(argv=None) -> None:
         target = work / "nodes" / d.name
         shutil.copytree(d, target)
         copies.append(target)
+    small = node_dirs(1, args.records, prefix="m")
+    one = Network(small, work)
+    try:
+        _, _, rss_small = timed_harvest(one.registry, work / "small.db")
+    finally:
+        one.close()
     net = Network(copies, work)
     try:
         total = args.nodes * args.records
@@ -211,13 +224,7 @@ def main(argv=None) -> None:
         print(f"after {changed} records (1 %) changed: {inc:.2f} s = {inc / secs:.1%} of the full harvest; {summary['nodes']}", flush=True)
     finally:
         net.close()
-    small = node_dirs(1, args.records, prefix="m")
-    one = Network(small, work)
-    try:
-        _, _, rss_small = timed_harvest(one.registry, work / "small.db")
-        print(f"memory: peak RSS {rss_small / 1024:.0f} MiB for {args.records} records, {rss_full / 1024:.0f} MiB for {total}: ratio {rss_full / rss_small:.2f}", flush=True)
-    finally:
-        one.close()
+    print(f"memory: peak RSS (VmHWM) {rss_small / 1024:.0f} MiB for {args.records} records, {rss_full / 1024:.0f} MiB for {total}: ratio {rss_full / rss_small:.2f}", flush=True)
     tiny = node_dirs(args.unchanged_nodes, 20, prefix="u")
     many = Network(tiny, work)
     try:

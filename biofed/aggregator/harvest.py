@@ -78,7 +78,8 @@ class HarvestSettings:
     retries: int = 2  # on connection errors and 5xx
     backoff: float = 0.25  # first retry delay in seconds, doubled each time
     workers: int | None = None  # verifying processes; None = one per CPU, 0 = verify in-process
-    parallel_threshold: int = 4000  # fewer new entries in a run than this are verified in-process
+    parallel_threshold: int = 4000  # a node with fewer new entries than this is verified in-process...
+    network_parallel_threshold: int = 1000  # ...unless the checkpoints seen in the run announce this many in all
     pages_ahead: int = 3  # log pages of one node fetched/verified ahead of the one being committed
     pages_in_flight: int | None = None  # pages held in the whole run (memory bound); None = workers + 2
 
@@ -468,7 +469,7 @@ class _Run:
         workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
         # Worker processes pay off for a big node, or for many small changes across
         # the network (their checkpoints arrive together, before any page is fetched).
-        parallel = workers > 0 and (pending >= s.parallel_threshold or self.pending >= s.parallel_threshold)
+        parallel = workers > 0 and (pending >= s.parallel_threshold or self.pending >= s.network_parallel_threshold)
         # A run is quarantined when it deletes too many HELD records; it cannot
         # delete more than it has entries nor more than the node has records.
         # Only when the bound allows a quarantine are verified pages spooled until
