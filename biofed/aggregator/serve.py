@@ -42,10 +42,12 @@ def load_metadata() -> dict:
 def _register_plugin() -> None:
     from datasette.plugins import pm
 
-    from biofed.aggregator.datasette.plugins import biofed_catalogue
+    from biofed.aggregator.datasette.plugins import biofed_catalogue, csv_guard
 
     if pm.get_plugin("biofed_catalogue") is None:
         pm.register(biofed_catalogue, name="biofed_catalogue")
+    if pm.get_plugin("biofed_csv_guard") is None:
+        pm.register(csv_guard, name="biofed_csv_guard")
 
 
 def _inspect_data(db_path: Path, inspect_path: Path | None) -> dict:
