@@ -22,6 +22,9 @@ from typing import Iterator
 from biofed.errors import BiofedError
 
 FORMATS = ("csv", "xlsx", "json", "jsonl", "ror", "cordis")
+# One spreadsheet or JSON file is read whole: refuse a huge one up front rather than fill memory.
+# (ROR and CORDIS dumps are bulk open data and exempt.)
+MAX_FILE_BYTES = 32 * 1024 * 1024
 KINDS = ("actor", "project", "offer")
 
 
@@ -71,6 +74,9 @@ def read_rows(path, *, format: str | None = None, kind: str | None = None, node_
     if kind is not None and kind.lower() not in KINDS:
         raise BiofedError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     kind = kind.lower() if kind else None
+    if fmt in ("csv", "xlsx", "json", "jsonl") and path.stat().st_size > MAX_FILE_BYTES:
+        raise BiofedError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MiB, over the limit of "
+                          f"{MAX_FILE_BYTES // 2**20} MiB for one import; split it into smaller files")
     if fmt == "csv":
         from biofed.node.importers.csvfile import read_csv as reader
     elif fmt == "xlsx":
@@ -92,4 +98,4 @@ def read_rows(path, *, format: str | None = None, kind: str | None = None, node_
     return reader(path, kind=kind, node_id=node_id, node_region=node_region)
 
 
-__all__ = ["FORMATS", "ImportRow", "RowError", "guess_format", "read_rows"]
+__all__ = ["FORMATS", "MAX_FILE_BYTES", "ImportRow", "RowError", "guess_format", "read_rows"]
