@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -127,17 +128,36 @@ class NodeClient:
                     declared = response.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > limits.max_bytes and "content-encoding" not in response.headers:
                         raise FetchError("too-large", f"{url} declares {declared} bytes, more than the limit of {limits.max_bytes}")
+                    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                    if encoding not in ("identity", "gzip"):
+                        raise FetchError("protocol", f"{url}: unsupported Content-Encoding {encoding!r}")
+                    # Inflated here, never more than the limit + 1 bytes at a time: httpx would inflate a
+                    # whole network chunk at once (a 64 KiB gzip bomb chunk is 64 MiB).
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
                     chunks = []
                     size = 0
                     started = time.monotonic()
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limits.max_bytes:
-                            raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
-                        chunks.append(chunk)
+                    received = False
+                    async for data in response.aiter_raw():
+                        received = received or bool(data)
+                        while data:
+                            if inflater is None:
+                                chunk, data = data, b""
+                            else:
+                                try:
+                                    chunk = inflater.decompress(data, limits.max_bytes - size + 1)
+                                except zlib.error as exc:
+                                    raise FetchError("protocol", f"{url}: broken gzip body ({exc})") from None
+                                data = inflater.unconsumed_tail
+                            size += len(chunk)
+                            if size > limits.max_bytes:
+                                raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
+                            chunks.append(chunk)
                         elapsed = time.monotonic() - started
                         if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
                             raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
+                    if inflater is not None and received and not inflater.eof:
+                        raise FetchError("protocol", f"{url}: the gzip body is truncated")
                     self.bytes += size
                     return Response(response.status_code, b"".join(chunks), response.headers, url)
         except TimeoutError:
