@@ -8,7 +8,7 @@ With `--registry`, the key is looked up in a signed registry document instead.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -39,6 +39,48 @@ def _at_proof_time(resolver, document):
     return lambda method: resolver(method, at=at)
 
 
+def read_keys(key_text: str):
+    """--key: one key (PublicKey.parse), or the keys of a JWKS or node descriptor file.
+
+    A node descriptor (`biofed node show`, /.well-known/biofed-node.json) or a
+    JWKS with several keys gives a (verificationMethod, at=None) lookup by kid
+    that honours each key's validFrom/validUntil and a revoked key's
+    compromisedSince at the proof's time, as a registry lookup does.
+    """
+    path = Path(key_text)
+    entries = None
+    if path.is_file() and b"-----BEGIN" not in (data := path.read_bytes()):
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            obj = None
+        entries = obj.get("keys") if isinstance(obj, dict) else None
+        if isinstance(entries, dict):  # a node descriptor: {"keys": {"keys": [...]}}
+            entries = entries.get("keys")
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            entries = None
+        elif len(entries) == 1 and "status" not in entries[0]:
+            entries = None  # a plain one-key JWKS: PublicKey.parse reads it
+    if entries is None:
+        return PublicKey.parse(key_text)
+    from biofed.registry.document import key_valid_at, public_jwk
+
+    by_kid = {}
+    for entry in entries:
+        key = PublicKey.from_jwk(public_jwk(entry))
+        by_kid[key.kid] = (entry, key)
+
+    def resolve(method: str, at: datetime | None = None) -> PublicKey | None:
+        entry, key = by_kid.get(proofs.key_fragment(method), (None, None))
+        if entry is None:
+            return None
+        if at is None:
+            return None if entry.get("status") == "revoked" else key
+        return key if key_valid_at(entry, at.astimezone(timezone.utc)) else None
+
+    return resolve
+
+
 def verify_document(document: dict, keys) -> list[str]:
     """Return the problems with one document (empty when it verifies)."""
     try:
@@ -54,7 +96,7 @@ def verify_document(document: dict, keys) -> list[str]:
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_text", help="Public key: multibase (z6Mk...), or a JWK, JWKS or PEM file.")
+@click.option("--key", "key_text", help="Public key: multibase (z6Mk...), or a JWK, JWKS, PEM or node descriptor file.")
 @click.option("--registry", "registry_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A signed registry document: verify with the key it pins for the record's node.")
 @click.option("--registry-key", help="With --registry: the registry's public key, to check the registry itself.")
@@ -63,7 +105,7 @@ def verify(file, key_text, registry_path, registry_key):
     if bool(key_text) == bool(registry_path):
         raise BiofedError("give exactly one of --key or --registry")
     if key_text:
-        keys = PublicKey.parse(key_text)
+        keys = read_keys(key_text)
     else:
         from biofed.registry.document import key_resolver
 
@@ -72,7 +114,7 @@ def verify(file, key_text, registry_path, registry_key):
     failures = 0
     for index, document in enumerate(documents, 1):
         label = document.get("id", f"document {index}") if isinstance(document, dict) else f"document {index}"
-        problems = verify_document(document, _at_proof_time(keys, document) if registry_path else keys)
+        problems = verify_document(document, _at_proof_time(keys, document) if not isinstance(keys, PublicKey) else keys)
         if problems:
             failures += 1
             for problem in problems:

@@ -73,3 +73,27 @@ def test_registry_mode_uses_the_proof_time_for_revoked_keys(tmp_path):
         result = biofed("verify", str(tmp_path / f"{name}.json"), "--registry", str(tmp_path / "registry.json"),
                         "--registry-key", registry_key.public.multibase)
         assert result.returncode == code, (name, result.stderr)
+
+
+def test_key_as_node_descriptor_with_rotated_and_revoked_keys(tmp_path):
+    """`--key` with a node descriptor (`biofed node show`): each record's own key, within its validity."""
+    from biofed.registry.document import key_entry
+
+    old, new = SigningKey.generate(), SigningKey.generate()
+    before = proofs.sign({"id": "n1/actor/a", "name": "A"}, old, f"urn:biofed:n1#{old.kid}",
+                         created="2026-01-01T00:00:00Z")
+    after = proofs.sign({"id": "n1/actor/b", "name": "B"}, new, f"urn:biofed:n1#{new.kid}",
+                        created="2026-06-01T00:00:00Z")
+    (tmp_path / "records.jsonl").write_text(json.dumps(before) + "\n" + json.dumps(after) + "\n")
+    descriptor = {"id": "n1", "keys": {"keys": [
+        key_entry(old.public, status="retired", valid_from="2025-01-01T00:00:00Z", valid_until="2026-03-01T00:00:00Z"),
+        key_entry(new.public, valid_from="2026-03-01T00:00:00Z")]}}
+    (tmp_path / "node.json").write_text(json.dumps(descriptor))
+    result = biofed("verify", str(tmp_path / "records.jsonl"), "--key", str(tmp_path / "node.json"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("verified") == 2
+    descriptor["keys"]["keys"][0].update(status="revoked", compromisedSince="2025-06-01T00:00:00Z")
+    (tmp_path / "node.json").write_text(json.dumps(descriptor))
+    result = biofed("verify", str(tmp_path / "records.jsonl"), "--key", str(tmp_path / "node.json"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "n1/actor/a: proof" in result.stderr and "n1/actor/b: verified" in result.stdout
