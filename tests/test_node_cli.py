@@ -89,8 +89,29 @@ def test_import_all_or_nothing_names_row_field_reason(tmp_path):
     ok = run("node", "import", directory, source, "--quiet", "--skip-invalid", "--rejects", rejects)
     assert "9 created" in ok.stderr and "2 rejected" in ok.stderr
     lines = [json.loads(line) for line in rejects.read_text().splitlines()]
-    assert [line["source"] for line in lines] == ["members.jsonl line 11", "members.jsonl line 5"]
-    assert lines[1]["errors"][0]["pointer"] == "/actorType"
+    assert [line["source"] for line in lines] == ["members.jsonl line 5", "members.jsonl line 11"]
+    assert lines[0]["errors"][0]["pointer"] == "/actorType"
+
+
+def test_import_reports_rows_in_spreadsheet_order(tmp_path):
+    """Row 3 before row 12 (not sorted as text), mapping and schema errors interleaved by position."""
+    directory, _ = init(tmp_path)
+    lines = ["id,name,actor_type"] + [f"a{n},Actor {n} GmbH,sme" for n in range(2, 13)]
+    lines[3 - 1] = "a3,Actor 3 GmbH,startup"      # row 3: unknown code (importer)
+    lines[12 - 1] = "a12,,sme"                     # row 12: no name (importer)
+    source = tmp_path / "members.csv"
+    source.write_text("\n".join(lines) + "\n")
+    result = run("node", "import", directory, source, "--quiet", ok=False)
+    rows = [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("members.csv row")]
+    assert rows == sorted(set(rows), key=lambda r: int(r.split()[-1])) and rows[0] == "members.csv row 3", rows
+    records = actors(12)
+    records[10] = {**records[10], "actorType": "spaceship"}  # line 11: the node refuses it
+    jsonl = tmp_path / "members.jsonl"
+    jsonl.write_bytes(b'{"broken": \n' + b"".join(orjson.dumps(r) + b"\n" for r in records[1:]))
+    rejects = tmp_path / "rejects.jsonl"
+    run("node", "import", directory, jsonl, "--quiet", "--skip-invalid", "--rejects", rejects)
+    assert [json.loads(line)["source"] for line in rejects.read_text().splitlines()] == \
+        ["members.jsonl line 1", "members.jsonl line 11"]
 
 
 def test_tokens_and_keys(tmp_path):

@@ -26,7 +26,7 @@ def import_rows(node: Node, rows: Iterable, *, skip_invalid: bool = False, dry_r
 
     All-or-nothing unless `skip_invalid`: with any invalid row nothing is written.
     """
-    reader_rejects, contents, sources = [], [], []
+    reader_rejects, contents, sources, positions = [], [], [], []
     count = 0
     for index, row in enumerate(rows):
         count += 1
@@ -38,11 +38,15 @@ def import_rows(node: Node, rows: Iterable, *, skip_invalid: bool = False, dry_r
         else:
             contents.append(row.content)
             sources.append(source)
+            positions.append(index)
     all_or_nothing = not skip_invalid
     try:
         result = node.put_many(contents, skip_invalid=skip_invalid, sources=sources, on_progress=on_progress,
                                dry_run=dry_run or (all_or_nothing and bool(reader_rejects)))
     except ImportRejected as exc:
         result = exc.result
-    rejected = sorted(reader_rejects + result.rejected, key=lambda r: r.source)
+    # In input order (row 3 before row 12): the node numbers its rejects by position among the rows it got.
+    for item in result.rejected:
+        item.index = positions[item.index]
+    rejected = sorted(reader_rejects + result.rejected, key=lambda r: r.index)
     return ImportOutcome(result, rejected, count, all_or_nothing)
