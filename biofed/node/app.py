@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from biofed.node.store import Node, NodeError, RecordInvalid, RecordNotFound
 from biofed.trust import jsonprofile
+from biofed.trust.canonical import canonicalize
 from biofed.trust.jsonprofile import MAX_RECORD_BYTES
 
 DEFAULT_PAGE = 500
@@ -340,11 +341,12 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         return body
 
     def signed_response(record: dict, status: int, location: bool = False) -> Response:
-        stored = node.record(record["id"])
-        headers = {"ETag": f'"{stored.version}"'}
+        # The bytes this request wrote (JCS of the signed record = the log leaf), not a re-read:
+        # a concurrent write to the same id must not show up in this answer.
+        headers = {"ETag": f'"{record["version"]}"'}
         if location:
-            headers["Location"] = f"/records/{stored.id}"
-        return Response(stored.signed, status_code=status, media_type=JSON, headers=headers)
+            headers["Location"] = f"/records/{record['id']}"
+        return Response(canonicalize(record), status_code=status, media_type=JSON, headers=headers)
 
     @app.post("/records", status_code=201, summary="Create a record (scope: write)",
               responses=answers(400, 401, 403, 409, 413, 422, ok=(201, JSON, RECORD_SCHEMA)), openapi_extra=WRITE)
@@ -379,8 +381,7 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         authorise(request, "delete")
         expected = parse_version(request.headers.get("if-match"))
         tombstone = node.delete(record_id, expect_version=expected)
-        return Response(node.record(tombstone["id"]).signed, media_type=JSON,
-                        headers={"ETag": f'"{tombstone["version"]}"'})
+        return signed_response(tombstone, 200)
 
     return app
 
