@@ -630,7 +630,8 @@ def finalise(conn: sqlite3.Connection) -> None:
     for statement in _statements(FINALISE):
         conn.execute(statement)
     for table in FTS_COLUMNS:
-        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts]) VALUES ('optimize')")
+        # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest).
+        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', 500)")
     conn.execute("ANALYZE")
 
 
