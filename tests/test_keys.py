@@ -56,3 +56,14 @@ def test_bad_multibase():
         PublicKey.from_multibase("u6Mk")
     with pytest.raises(KeyError_, match="neither a multibase key"):
         PublicKey.parse("no-such-file.pem")
+
+
+def test_parse_a_registry_well_known_document(tmp_path):
+    """The registry's /.well-known/biofed-registry.json wraps its JWKS: {"name", "keys": {"keys": [...]}, ...}."""
+    key = SigningKey.generate().public
+    (tmp_path / "wk.json").write_text(json.dumps({"name": "biofed-eu", "keys": {"keys": [key.jwk()]},
+                                                   "current": "/registry.json", "version": 3}))
+    assert PublicKey.parse(str(tmp_path / "wk.json")) == key
+    (tmp_path / "bad.json").write_text(json.dumps({"keys": "z6Mk"}))
+    with pytest.raises(KeyError_, match="not a list"):
+        PublicKey.parse(str(tmp_path / "bad.json"))

@@ -139,7 +139,11 @@ class PublicKey:
             obj = json.loads(data)
         except ValueError:
             raise KeyError_(f"{text}: neither PEM nor JSON") from None
+        if isinstance(obj, dict) and isinstance(obj.get("keys"), dict) and "keys" in obj["keys"]:
+            obj = obj["keys"]  # a registry's /.well-known/biofed-registry.json or a node descriptor: {"keys": JWKS}
         if isinstance(obj, dict) and "keys" in obj:
+            if not isinstance(obj["keys"], list):
+                raise KeyError_(f"{text}: 'keys' is not a list of JWKs")
             if len(obj["keys"]) != 1:
                 raise KeyError_(f"{text}: JWKS holds {len(obj['keys'])} keys; pass one")
             obj = obj["keys"][0]
