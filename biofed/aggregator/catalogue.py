@@ -174,7 +174,14 @@ CREATE TABLE IF NOT EXISTS offer_technologies (
 """
 
 INDEXES = """
+-- Table pages. Datasette's facet SQL is `select col, count(*) from (select ... from t where <filters>)
+-- group by col`: each facet must be answerable from a covering index, and for a country page from
+-- that country's range of a (country, col) index. A filtered page also runs
+-- `select ... where country = ? order by id limit 51`: (country, id) returns the first page without
+-- sorting the whole country (256 ms -> 0.2 ms for DE at 1M actors). See docs/benchmarks.md#catalogue.
 CREATE INDEX IF NOT EXISTS idx_actors_country_type ON actors(country, actor_type);
+CREATE INDEX IF NOT EXISTS idx_actors_country_id ON actors(country, id);
+CREATE INDEX IF NOT EXISTS idx_actors_country_node ON actors(country, node_id);
 CREATE INDEX IF NOT EXISTS idx_actors_country_region ON actors(country, region);
 CREATE INDEX IF NOT EXISTS idx_actors_region_type ON actors(region, actor_type);
 CREATE INDEX IF NOT EXISTS idx_actors_name ON actors(name);
@@ -185,10 +192,14 @@ CREATE INDEX IF NOT EXISTS idx_actors_pic ON actors(pic) WHERE pic IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_actors_first_seen ON actors(first_seen);
 CREATE INDEX IF NOT EXISTS idx_actors_stale ON actors(stale) WHERE stale = 1;
 CREATE INDEX IF NOT EXISTS idx_actor_sectors_sector ON actor_sectors(sector, actor_id);
-CREATE INDEX IF NOT EXISTS idx_actor_sectors_country ON actor_sectors(country, sector);
+-- One index per junction table serves a country page: its first page in primary-key order
+-- (actor_id, sector) and the sector, type and country facets, all covered.
+DROP INDEX IF EXISTS idx_actor_sectors_country;
+CREATE INDEX IF NOT EXISTS idx_actor_sectors_country_actor ON actor_sectors(country, actor_id, sector, actor_type);
 CREATE INDEX IF NOT EXISTS idx_actor_sectors_region ON actor_sectors(region, sector);
 CREATE INDEX IF NOT EXISTS idx_actor_value_chain_stage ON actor_value_chain(stage, actor_id);
-CREATE INDEX IF NOT EXISTS idx_actor_value_chain_country ON actor_value_chain(country, stage);
+DROP INDEX IF EXISTS idx_actor_value_chain_country;
+CREATE INDEX IF NOT EXISTS idx_actor_value_chain_country_actor ON actor_value_chain(country, actor_id, stage, actor_type);
 CREATE INDEX IF NOT EXISTS idx_actor_value_chain_region ON actor_value_chain(region, stage);
 CREATE INDEX IF NOT EXISTS idx_actor_technologies_technology ON actor_technologies(technology, actor_id);
 CREATE INDEX IF NOT EXISTS idx_projects_programme ON projects(programme);
