@@ -3,7 +3,8 @@
     python -m bench.bench_catalogue --rows 1000000 --repeat 31 --db /tmp/cat1m.db
     python -m bench.bench_catalogue --db /tmp/cat1m.db --reuse --repeat 31   # time again, no rebuild
 
-Synthetic actors are written straight into the catalogue tables in batches
+The real sample of the tests (signed records, harvested the aggregator's way) goes
+in first; then synthetic actors are written straight into the catalogue tables in batches
 (signing a million records would measure the signer, not the catalogue); the
 flattening path itself (upsert_record) is timed separately on real-shaped
 records. Datasette then serves the file the way production does: immutable,
@@ -113,6 +114,19 @@ def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
             "inspect_s": time.perf_counter() - started, "size_mb": db_path.stat().st_size / 1e6}
 
 
+def with_real_sample(db_path: Path) -> int:
+    """The tests' real catalogue (three nodes, signed records, a tombstone, a stale node) in db_path first."""
+    import sys
+
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    sys.path.insert(0, str(tests))
+    try:
+        from test_catalogue_sample import build_sample_catalogue
+    finally:
+        sys.path.remove(str(tests))
+    return len(build_sample_catalogue(db_path)["signed"])
+
+
 def flattening_rate(n: int = 20_000) -> float:
     """upsert_record on real-shaped (unsigned) records, one transaction: records/s."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,6 +218,8 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000, help="synthetic actors (default 200000)")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--db", type=Path, help="keep the database here (default: a temporary directory)")
+    parser.add_argument("--no-sample", dest="sample", action="store_false",
+                        help="synthetic actors only (default: the real signed sample of tests/ first, then them)")
     parser.add_argument("--reuse", action="store_true",
                         help="time requests against an existing --db built by this script (no rebuild)")
     args = parser.parse_args()
@@ -218,6 +234,8 @@ def main():
                 db_path.unlink()
             rate = flattening_rate()
             print(f"upsert_record flattening: {rate:,.0f} records/s")
+            if args.sample:
+                print(f"real sample: {with_real_sample(db_path)} signed records through the aggregator's tables")
             built = build(db_path, args.rows)
             print(f"{args.rows:,} actors: insert {built['insert_s']:.1f} s ({args.rows / built['insert_s']:,.0f} rows/s), "
                   f"finalise {built['finalise_s']:.1f} s, inspect {built['inspect_s']:.1f} s, "

@@ -192,14 +192,16 @@ CREATE INDEX IF NOT EXISTS idx_actors_pic ON actors(pic) WHERE pic IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_actors_first_seen ON actors(first_seen);
 CREATE INDEX IF NOT EXISTS idx_actors_stale ON actors(stale) WHERE stale = 1;
 CREATE INDEX IF NOT EXISTS idx_actor_sectors_sector ON actor_sectors(sector, actor_id);
--- One index per junction table serves a country page: its first page in primary-key order
--- (actor_id, sector) and the sector, type and country facets, all covered.
+-- A junction table's country page: (country, <value>, actor_type) answers the value, type and
+-- country facets from the index, (country, actor_id, <value>) its first page in primary-key order.
 DROP INDEX IF EXISTS idx_actor_sectors_country;
-CREATE INDEX IF NOT EXISTS idx_actor_sectors_country_actor ON actor_sectors(country, actor_id, sector, actor_type);
+CREATE INDEX IF NOT EXISTS idx_actor_sectors_country_facets ON actor_sectors(country, sector, actor_type);
+CREATE INDEX IF NOT EXISTS idx_actor_sectors_country_page ON actor_sectors(country, actor_id, sector);
 CREATE INDEX IF NOT EXISTS idx_actor_sectors_region ON actor_sectors(region, sector);
 CREATE INDEX IF NOT EXISTS idx_actor_value_chain_stage ON actor_value_chain(stage, actor_id);
 DROP INDEX IF EXISTS idx_actor_value_chain_country;
-CREATE INDEX IF NOT EXISTS idx_actor_value_chain_country_actor ON actor_value_chain(country, actor_id, stage, actor_type);
+CREATE INDEX IF NOT EXISTS idx_actor_value_chain_country_facets ON actor_value_chain(country, stage, actor_type);
+CREATE INDEX IF NOT EXISTS idx_actor_value_chain_country_page ON actor_value_chain(country, actor_id, stage);
 CREATE INDEX IF NOT EXISTS idx_actor_value_chain_region ON actor_value_chain(region, stage);
 CREATE INDEX IF NOT EXISTS idx_actor_technologies_technology ON actor_technologies(technology, actor_id);
 CREATE INDEX IF NOT EXISTS idx_projects_programme ON projects(programme);
