@@ -137,3 +137,19 @@ def test_fast_path_certified_values_canonicalise_with_orjson(tree):
         return
     if certified:
         assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == canonicalize_reference(value)
+
+
+@pytest.mark.parametrize(
+    "raw, pointer",
+    [
+        (b'{"geo": {"lat": 48.7758, "lon": "9.1"}}', "/geo/lat"),
+        (b'{"names": [{"value": "a"}, {"value": "b", "value": "c"}]}', "/names/1/value"),
+        (b'{"a/b": [0, Infinity]}', "/a~1b/1"),
+        (b'[1, 2.5]', "/1"),
+    ],
+)
+def test_hook_errors_name_the_place(raw, pointer):
+    with pytest.raises(ProfileError) as err:
+        loads(raw)
+    assert err.value.pointer == pointer
+    assert str(err.value).startswith(pointer + ": ")

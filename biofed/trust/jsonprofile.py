@@ -47,6 +47,39 @@ def _reject_constant(text: str):
     raise ProfileError(f"{text} is not valid JSON", "")
 
 
+class _Number(str):
+    """A float or NaN/Infinity, kept as its text while locating it."""
+
+
+def _locate(text: str) -> str:
+    """JSON pointer of the first duplicate key or non-integer number in `text` ("" if none is found)."""
+
+    def walk(value, pointer):
+        if isinstance(value, _Number):
+            return pointer
+        if isinstance(value, list) and value and isinstance(value[0], tuple):  # an object, as its pairs
+            seen = set()
+            for key, item in value:
+                if key in seen:
+                    return f"{pointer}/{_pointer_token(key)}"
+                seen.add(key)
+                found = walk(item, f"{pointer}/{_pointer_token(key)}")
+                if found is not None:
+                    return found
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                found = walk(item, f"{pointer}/{index}")
+                if found is not None:
+                    return found
+        return None
+
+    try:
+        tree = json.loads(text, object_pairs_hook=list, parse_float=_Number, parse_constant=_Number)
+        return walk(tree, "") or ""
+    except (ValueError, RecursionError):
+        return ""
+
+
 def loads(data: bytes | str, *, max_bytes: int | None = MAX_RECORD_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON under the strict profile; raise ProfileError on any violation."""
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -70,8 +103,9 @@ def loads(data: bytes | str, *, max_bytes: int | None = MAX_RECORD_BYTES, max_de
             parse_float=_reject_float,
             parse_constant=_reject_constant,
         )
-    except ProfileError:
-        raise
+    except ProfileError as exc:
+        # The parser's hooks don't know where they are: find the place for the message.
+        raise ProfileError(exc.message, _locate(text)) from None
     except RecursionError:
         raise ProfileError(f"nested deeper than {max_depth} levels", "") from None
     except json.JSONDecodeError as exc:
