@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import httpx
 
 from biofed.errors import BiofedError
 from biofed.progress import log_event
+from biofed.serving import check_ports_free, run_server
 
 REGISTRY_NAME = "biofed-demo"
 IMPORT_REASON = "refused-at-import"  # rejections the nodes' importers made, shown in the catalogue
@@ -49,23 +49,6 @@ class DemoNode:
 def _say(message: str, quiet: bool = False) -> None:
     if not quiet:
         click.echo(message, err=True)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _check_ports(ports: list[int]) -> None:
-    busy = [port for port in ports if not _port_free(port)]
-    if busy:
-        raise BiofedError(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (another demo running?); "
-                          "stop it or choose --base-port / --port")
 
 
 def plan(directory: Path, base_port: int) -> list[DemoNode]:
@@ -101,7 +84,7 @@ def fill_node(node: DemoNode, *, quiet: bool) -> dict:
             out.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
     result = outcome.result
     _say(f"  {node.id:<13} {result.created:>4} created, {result.updated:>3} updated, {result.unchanged:>4} unchanged, "
-         f"{len(outcome.rejected):>3} refused by validation (see {rejects_path.name})", quiet)
+         f"{len(outcome.rejected):>3} refused by validation" + (f" (see {rejects_path})" if outcome.rejected else ""), quiet)
     return {"node": node.id, **result.as_dict(), "rejected": [r.as_dict() for r in outcome.rejected]}
 
 
@@ -218,7 +201,7 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
     directory.mkdir(parents=True, exist_ok=True)
     nodes = plan(directory, base_port)
     registry_url = f"http://127.0.0.1:{base_port}"
-    _check_ports([base_port] + [n.port for n in nodes] + ([port] if serve else []))
+    check_ports_free([base_port] + [n.port for n in nodes] + ([port] if serve else []))
 
     _say(f"BioFed demo in {directory}: importing the shipped real data into {len(nodes)} regional nodes", quiet)
     outcomes = [fill_node(node, quiet=quiet) for node in nodes]
@@ -251,7 +234,7 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
         public = publish(db_path, directory / "catalogue-public.db")
         counts = catalogue_counts(public)
         summary = {"directory": str(directory), "registry": f"{registry_url}/registry.json",
-                   "nodes": {n.id: n.url for n in nodes}, "catalogue": f"http://127.0.0.1:{port}/",
+                   "nodes": {n.id: n.url for n in nodes}, "catalogue": f"http://127.0.0.1:{port}/" if serve else None,
                    "counts": counts, "harvest": report.summary(), "seconds": round(time.monotonic() - started, 1)}
         (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         _say(f"Built in {summary['seconds']} s: "
@@ -277,13 +260,11 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def _serve_catalogue(public: Path, port: int, *, quiet: bool) -> None:
-    import uvicorn
-
     from biofed.aggregator.serve import ReloadOnPublish, make_datasette
 
     ds = make_datasette(public)
     click.echo(f"Catalogue: http://127.0.0.1:{port}/   (Ctrl-C stops the whole network)")
-    uvicorn.run(ReloadOnPublish(ds, public), host="127.0.0.1", port=port, log_level="warning" if quiet else "info", lifespan="on")
+    run_server(ReloadOnPublish(ds, public), host="127.0.0.1", port=port, log_level="warning" if quiet else "info", lifespan="on")
 
 
 @click.command()

@@ -145,12 +145,11 @@ def import_(directory, file, kind, fmt, skip_invalid, rejects, dry_run, quiet):
               help="Seconds between checkpoint re-signs (default: node.json's checkpointInterval).")
 def serve(directory, host, port, checkpoint_interval):
     """Serve the node's HTTP API (feeds, checkpoint, write API)."""
-    import uvicorn
-
     from biofed.node.app import create_app
+    from biofed.serving import run_server
 
     app = create_app(directory, checkpoint_interval=checkpoint_interval)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    run_server(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
 @node.group()

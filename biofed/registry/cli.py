@@ -195,8 +195,7 @@ def verify(source, key_text, last_version):
 @click.option("--port", default=8002, show_default=True, type=int)
 def serve(directory, host, port):
     """Serve the registry over HTTP: /registry.json, /registry/{version}.json, /registry/versions."""
-    import uvicorn
-
     from biofed.registry.server import create_app
+    from biofed.serving import run_server
 
-    uvicorn.run(create_app(directory), host=host, port=port, log_level="info")
+    run_server(create_app(directory), host=host, port=port, log_level="info")
