@@ -142,9 +142,9 @@ def serve(db_path, inspect_path, host, port):
     `biofed aggregator publish --db catalogue.db --to catalogue-public.db`.
     A newly published file is picked up without a restart.
     """
-    import uvicorn
+    from biofed.serving import run_server
 
     ds = make_datasette(db_path, inspect_path=inspect_path)
     click.echo(f"BioFed catalogue on http://{host}:{port}/", err=True)
     app = ReloadOnPublish(ds, db_path) if inspect_path is None else ds.app()
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    run_server(app, host=host, port=port, log_level="info", lifespan="on")
