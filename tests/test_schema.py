@@ -308,7 +308,7 @@ def test_cli_profile_violations_per_record_without_traceback(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
     out = result.output.splitlines()
     assert f"{path}:2: bioregio-stern/offer/a: /title: duplicate key 'title' [profile]" in out
-    assert any(line.startswith(f"{path}:3: bioregio-stern/offer/b: /: floating-point number 50.5") for line in out)
+    assert any(line.startswith(f"{path}:3: bioregio-stern/offer/b: /coFundingRateBp: floating-point number 50.5") for line in out)
     assert any(line.startswith(f"{path}:4: ") and "outside" in line and line.endswith("[profile]") for line in out)
     assert f"{path}:5: bioregio-stern/offer/d: /title: string is not NFC-normalised [profile]" in out
     assert any(line.startswith(f"{path}:6: -: /: invalid UTF-8") for line in out)
