@@ -280,3 +280,17 @@ def test_cors_gzip_and_robots(sample):
     assert sample["get"]("/-/search?q=genethon").status_code == 200
     hidden = {t["name"] for t in rows(sample, "/catalogue.json")["tables"] if t["hidden"]}
     assert {"node_state", "tombstones"} <= hidden
+
+
+def test_a_facet_that_is_already_a_default_is_computed_once(sample):
+    """?_facet=country on the actors table (country is a default facet) gives one country facet, not two."""
+    data = rows(sample, "/catalogue/actors.json?_facet=country&_facet=actor_type&_facet=node_id")
+    names = set(data["facet_results"])
+    assert {"country", "actor_type", "node_id"} <= names
+    assert not any(name.endswith("_2") for name in names)
+    countries = {item["value"]: item["count"] for item in data["facet_results"]["country"]["results"]}
+    plain = rows(sample, "/catalogue/actors.json")
+    assert countries == {item["value"]: item["count"] for item in plain["facet_results"]["country"]["results"]}
+    # every other parameter survives the rewrite
+    filtered = rows(sample, "/catalogue/actors.json?_facet=country&country=DE&_shape=objects")
+    assert filtered["rows"] and all(row["country"] == "DE" for row in filtered["rows"])
