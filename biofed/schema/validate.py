@@ -57,22 +57,25 @@ def _validator(name: str, signed: bool = True):
     return jsonschema_rs.validator_for(document, registry=_registry(), validate_formats=True)
 
 
+def _schema_objects():
+    """Every JSON object inside the schema documents, in document order (depth first)."""
+    stack = [_documents()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+
+
 @functools.cache
 def _pattern_hints() -> dict[str, str]:
     """pattern -> the description next to it in the schemas: what the value should look like."""
     hints: dict[str, str] = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("pattern"), str) and isinstance(node.get("description"), str):
-                hints.setdefault(node["pattern"], node["description"].replace("`", "'"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(_documents())
+    for node in _schema_objects():
+        if isinstance(node.get("pattern"), str) and isinstance(node.get("description"), str):
+            hints.setdefault(node["pattern"], node["description"].replace("`", "'"))
     return hints
 
 
@@ -86,18 +89,9 @@ def _code_list_of_enum() -> dict[tuple, str]:
 @functools.cache
 def _known_fields() -> tuple[str, ...]:
     fields: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("properties"), dict):
-                fields.update(node["properties"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(_documents())
+    for node in _schema_objects():
+        if isinstance(node.get("properties"), dict):
+            fields.update(node["properties"])
     return tuple(sorted(fields))
 
 
