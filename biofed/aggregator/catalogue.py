@@ -166,6 +166,27 @@ CREATE TABLE IF NOT EXISTS region_profiles (
     specialisation REAL,
     PRIMARY KEY (region, dimension, value)
 );
+-- Actors per (region, sector|stage) and per region ('' = no region; dimension '' = all actors),
+-- kept up to date by every upsert/delete, so finalise rebuilds region_profiles from a table the
+-- size of regions x values instead of scanning every actor.
+CREATE TABLE IF NOT EXISTS profile_counts (
+    region TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    value TEXT NOT NULL,
+    actors INTEGER NOT NULL,
+    PRIMARY KEY (region, dimension, value)
+) WITHOUT ROWID;
+-- Record (and project) ids changed since the last finalise: it redoes partner resolution only for
+-- the projects they can affect. Written in the caller's transaction, so it survives a crash.
+CREATE TABLE IF NOT EXISTS finalise_touched (
+    id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+-- 'incremental' = 1: profile_counts are complete and the last finalise left a fixed point, so the
+-- next finalise may be incremental; absent (a new or older catalogue): finalise recomputes everything.
+CREATE TABLE IF NOT EXISTS catalogue_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS offer_technologies (
     offer_id TEXT NOT NULL REFERENCES offers(id),
     technology TEXT NOT NULL COLLATE NOCASE,
@@ -208,6 +229,10 @@ CREATE INDEX IF NOT EXISTS idx_projects_programme ON projects(programme);
 CREATE INDEX IF NOT EXISTS idx_projects_cross_border ON projects(cross_border, countries);
 CREATE INDEX IF NOT EXISTS idx_projects_node ON projects(node_id);
 CREATE INDEX IF NOT EXISTS idx_participations_actor ON participations(actor_id);
+-- An incremental finalise finds the participations a changed actor can resolve (not facets).
+CREATE INDEX IF NOT EXISTS idx_participations_actor_ref ON participations(actor_ref) WHERE actor_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_participations_ror ON participations(ror) WHERE ror IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_participations_pic ON participations(pic) WHERE pic IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_participations_region ON participations(partner_region, project_id);
 CREATE INDEX IF NOT EXISTS idx_participations_country ON participations(partner_country, project_id);
 CREATE INDEX IF NOT EXISTS idx_offers_provider ON offers(provider_id);
@@ -372,52 +397,31 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _clear(conn: sqlite3.Connection, record_id: str) -> str | None:
-    """Delete every flattened row of one record; return when it was first seen."""
-    first_seen = None
-    for table in ("actors", "projects", "offers"):
-        row = conn.execute(f"SELECT first_seen FROM {table} WHERE id = ?", (record_id,)).fetchone()
-        if row is not None:
-            first_seen = row[0]
-            break
-    else:
-        return None
-    conn.execute("DELETE FROM actor_sectors WHERE actor_id = ?", (record_id,))
-    conn.execute("DELETE FROM actor_value_chain WHERE actor_id = ?", (record_id,))
-    conn.execute("DELETE FROM actor_technologies WHERE actor_id = ?", (record_id,))
-    conn.execute("DELETE FROM participations WHERE project_id = ?", (record_id,))
-    conn.execute("DELETE FROM offer_technologies WHERE offer_id = ?", (record_id,))
-    # Explicit deletes, not INSERT OR REPLACE: REPLACE skips the FTS delete trigger.
-    conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
-    return first_seen
+def _unique(values: list) -> list:
+    """The values once each, in order (the junction tables' primary keys ignore repeats)."""
+    try:
+        return list(dict.fromkeys(values))
+    except TypeError:  # unhashable values: the insert will store or ignore them as before
+        return values
 
 
-def upsert_record(conn: sqlite3.Connection, record: dict, *, node: dict, verified_at: str) -> None:
-    """Replace all flattened rows for record["id"]. Actor, Project and Offer; other types are ignored."""
+def flatten(record: dict):
+    """The catalogue rows of one record, without provenance: a small picklable tuple, or None.
+
+    (kind, id, version, dateModified, row, extra...): worker processes build it
+    next to verification, so the harvesting process only inserts.
+    """
     kind = record.get("type")
-    if kind not in ("Actor", "Project", "Offer"):
-        return
-    if not isinstance(node, dict):  # a sqlite3.Row from the nodes table
-        node = dict(node)
-    first_seen = _clear(conn, record["id"])
-    provenance = _provenance(record, node, verified_at, first_seen)
     if kind == "Actor":
-        _insert_actor(conn, record, provenance)
-    elif kind == "Project":
-        _insert_project(conn, record, provenance)
-    else:
-        _insert_offer(conn, record, provenance)
+        return _flatten_actor(record)
+    if kind == "Project":
+        return _flatten_project(record)
+    if kind == "Offer":
+        return _flatten_offer(record)
+    return None
 
 
-ACTOR_COLUMNS = (
-    "id, name, other_names, acronym, actor_type, country, region, region_name, city, latitude, longitude, "
-    "geo_precision, website, email, description, sectors, value_chain_stages, technologies, services, "
-    "ror, pic, wikidata, size_class, founding_year, status, " + PROVENANCE_COLUMNS
-)
-_INSERT_ACTOR = f"INSERT INTO actors ({ACTOR_COLUMNS}) VALUES ({_placeholders(ACTOR_COLUMNS.count(',') + 1)})"
-
-
-def _insert_actor(conn: sqlite3.Connection, record: dict, provenance: tuple) -> None:
+def _flatten_actor(record: dict) -> tuple:
     actor_id = record["id"]
     names = record.get("names") or []
     preferred = next((n for n in names if n.get("preferred")), names[0] if names else {})
@@ -434,14 +438,13 @@ def _insert_actor(conn: sqlite3.Connection, record: dict, provenance: tuple) -> 
     sectors = record.get("sectors") or []
     stages = record.get("valueChainStages") or []
     technologies = record.get("technologies") or []
-    country, actor_type = record.get("country"), record.get("actorType")
-    conn.execute(_INSERT_ACTOR, (
+    row = (
         actor_id,
         preferred.get("value") or actor_id,
         " · ".join(others) or None,
         _joined(record.get("acronyms")),
-        actor_type,
-        country,
+        record.get("actorType"),
+        record.get("country"),
         region_code,
         region["name"] if region else None,
         (record.get("address") or {}).get("locality"),
@@ -461,39 +464,17 @@ def _insert_actor(conn: sqlite3.Connection, record: dict, provenance: tuple) -> 
         record.get("sizeClass"),
         record.get("foundingYear"),
         record.get("status") or "active",
-        *provenance,
-    ))
-    if sectors:
-        conn.executemany(
-            "INSERT OR IGNORE INTO actor_sectors (actor_id, sector, country, region, actor_type) VALUES (?, ?, ?, ?, ?)",
-            [(actor_id, s, country, region_code, actor_type) for s in sectors],
-        )
-    if stages:
-        conn.executemany(
-            "INSERT OR IGNORE INTO actor_value_chain (actor_id, stage, country, region, actor_type) VALUES (?, ?, ?, ?, ?)",
-            [(actor_id, s, country, region_code, actor_type) for s in stages],
-        )
-    if technologies:
-        conn.executemany(
-            "INSERT OR IGNORE INTO actor_technologies (actor_id, technology) VALUES (?, ?)",
-            [(actor_id, t) for t in technologies],
-        )
+    )
+    return ("Actor", actor_id, record.get("version"), record.get("dateModified"), row,
+            _unique(sectors), _unique(stages), technologies)
 
 
-PROJECT_COLUMNS = (
-    "id, title, acronym, description, programme, funding_scheme, call, grant_id, start_date, end_date, status, "
-    "total_budget_eur, eu_contribution_eur, topics, coordinator_name, coordinator_country, partners, countries, "
-    "regions, cross_border, " + PROVENANCE_COLUMNS
-)
-_INSERT_PROJECT = f"INSERT INTO projects ({PROJECT_COLUMNS}) VALUES ({_placeholders(PROJECT_COLUMNS.count(',') + 1)})"
-
-
-def _insert_project(conn: sqlite3.Connection, record: dict, provenance: tuple) -> None:
+def _flatten_project(record: dict) -> tuple:
     project_id = record["id"]
     partners = [p for p in record.get("partners") or [] if isinstance(p, dict)]
     coordinator = next((p for p in partners if p.get("role") == "coordinator"), None)
     countries = {p.get("country") for p in partners if p.get("country")}
-    conn.execute(_INSERT_PROJECT, (
+    row = (
         project_id,
         record.get("title") or project_id,
         record.get("acronym"),
@@ -514,35 +495,23 @@ def _insert_project(conn: sqlite3.Connection, record: dict, provenance: tuple) -
         len(countries),
         None,  # regions: known once partners are resolved (finalise)
         1 if len(countries) > 1 else 0,
-        *provenance,
-    ))
-    if partners:
-        conn.executemany(
-            "INSERT INTO participations (project_id, position, actor_ref, partner_name, partner_country, role, "
-            "contribution_eur, ror, pic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    project_id, position, p.get("actor"), p.get("name"), p.get("country"), p.get("role"),
-                    _eur(p.get("contributionCents")),
-                    _ror((p.get("identifiers") or {}).get("ror")),
-                    _pic((p.get("identifiers") or {}).get("pic")),
-                )
-                for position, p in enumerate(partners, start=1)
-            ],
+    )
+    participations = [
+        (
+            project_id, position, p.get("actor"), p.get("name"), p.get("country"), p.get("role"),
+            _eur(p.get("contributionCents")),
+            _ror((p.get("identifiers") or {}).get("ror")),
+            _pic((p.get("identifiers") or {}).get("pic")),
         )
+        for position, p in enumerate(partners, start=1)
+    ]
+    return ("Project", project_id, record.get("version"), record.get("dateModified"), row, participations)
 
 
-OFFER_COLUMNS = (
-    "id, title, offer_type, provider_id, description, technologies, sectors, value_chain_stages, conditions, "
-    "website, email, country, region, valid_until, " + PROVENANCE_COLUMNS
-)
-_INSERT_OFFER = f"INSERT INTO offers ({OFFER_COLUMNS}) VALUES ({_placeholders(OFFER_COLUMNS.count(',') + 1)})"
-
-
-def _insert_offer(conn: sqlite3.Connection, record: dict, provenance: tuple) -> None:
+def _flatten_offer(record: dict) -> tuple:
     offer_id = record["id"]
     technologies = record.get("technologies") or []
-    conn.execute(_INSERT_OFFER, (
+    row = (
         offer_id,
         record.get("title") or offer_id,
         record.get("offerType"),
@@ -557,78 +526,272 @@ def _insert_offer(conn: sqlite3.Connection, record: dict, provenance: tuple) -> 
         record.get("country"),
         record.get("region"),
         record.get("validUntil"),
-        *provenance,
-    ))
-    if technologies:
+    )
+    return ("Offer", offer_id, record.get("version"), record.get("dateModified"), row, technologies)
+
+
+ACTOR_COLUMNS = (
+    "id, name, other_names, acronym, actor_type, country, region, region_name, city, latitude, longitude, "
+    "geo_precision, website, email, description, sectors, value_chain_stages, technologies, services, "
+    "ror, pic, wikidata, size_class, founding_year, status, " + PROVENANCE_COLUMNS
+)
+PROJECT_COLUMNS = (
+    "id, title, acronym, description, programme, funding_scheme, call, grant_id, start_date, end_date, status, "
+    "total_budget_eur, eu_contribution_eur, topics, coordinator_name, coordinator_country, partners, countries, "
+    "regions, cross_border, " + PROVENANCE_COLUMNS
+)
+OFFER_COLUMNS = (
+    "id, title, offer_type, provider_id, description, technologies, sectors, value_chain_stages, conditions, "
+    "website, email, country, region, valid_until, " + PROVENANCE_COLUMNS
+)
+_INSERT = {
+    "Actor": f"INSERT INTO actors ({ACTOR_COLUMNS}) VALUES ({_placeholders(ACTOR_COLUMNS.count(',') + 1)})",
+    "Project": f"INSERT INTO projects ({PROJECT_COLUMNS}) VALUES ({_placeholders(PROJECT_COLUMNS.count(',') + 1)})",
+    "Offer": f"INSERT INTO offers ({OFFER_COLUMNS}) VALUES ({_placeholders(OFFER_COLUMNS.count(',') + 1)})",
+}
+_INSERT_SECTORS = "INSERT OR IGNORE INTO actor_sectors (actor_id, sector, country, region, actor_type) VALUES (?, ?, ?, ?, ?)"
+_INSERT_STAGES = "INSERT OR IGNORE INTO actor_value_chain (actor_id, stage, country, region, actor_type) VALUES (?, ?, ?, ?, ?)"
+_INSERT_ACTOR_TECH = "INSERT OR IGNORE INTO actor_technologies (actor_id, technology) VALUES (?, ?)"
+_INSERT_PARTICIPATIONS = (
+    "INSERT INTO participations (project_id, position, actor_ref, partner_name, partner_country, role, "
+    "contribution_eur, ror, pic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_OFFER_TECH = "INSERT OR IGNORE INTO offer_technologies (offer_id, technology) VALUES (?, ?)"
+_CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _clear_many(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> dict[str, str]:
+    """Delete every flattened row of these records; return {id: first_seen} of those that had rows.
+
+    The actors' removed facts are subtracted from `deltas` (profile_counts).
+    """
+    first_seen: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        found = {}
+        for table in ("actors", "projects", "offers"):
+            rows = conn.execute(f"SELECT id, first_seen FROM {table} WHERE id IN ({marks})", chunk).fetchall()
+            if rows:
+                found[table] = [r[0] for r in rows]
+                first_seen.update((r[0], r[1]) for r in rows)
+        if not found:
+            continue
+        actors = found.get("actors")
+        if actors:
+            amarks = ",".join("?" * len(actors))
+            for (region,) in conn.execute(f"SELECT region FROM actors WHERE id IN ({amarks})", actors):
+                key = (region if region is not None else "", "", "")
+                deltas[key] = deltas.get(key, 0) - 1
+            for dimension, table, column in (("sector", "actor_sectors", "sector"), ("stage", "actor_value_chain", "stage")):
+                for region, value in conn.execute(
+                        f"SELECT region, {column} FROM {table} WHERE actor_id IN ({amarks})", actors):
+                    key = (region if region is not None else "", dimension, value)
+                    deltas[key] = deltas.get(key, 0) - 1
+                conn.execute(f"DELETE FROM {table} WHERE actor_id IN ({amarks})", actors)
+            conn.execute(f"DELETE FROM actor_technologies WHERE actor_id IN ({amarks})", actors)
+        if "projects" in found:
+            pmarks = ",".join("?" * len(found["projects"]))
+            conn.execute(f"DELETE FROM participations WHERE project_id IN ({pmarks})", found["projects"])
+        if "offers" in found:
+            omarks = ",".join("?" * len(found["offers"]))
+            conn.execute(f"DELETE FROM offer_technologies WHERE offer_id IN ({omarks})", found["offers"])
+        # Explicit deletes, not INSERT OR REPLACE: REPLACE skips the FTS delete trigger.
+        for table, table_ids in found.items():
+            conn.execute(f"DELETE FROM {table} WHERE id IN ({','.join('?' * len(table_ids))})", table_ids)
+    return first_seen
+
+
+def _apply_deltas(conn: sqlite3.Connection, deltas: dict) -> None:
+    rows = [(*key, n) for key, n in deltas.items() if n]
+    if rows:
         conn.executemany(
-            "INSERT OR IGNORE INTO offer_technologies (offer_id, technology) VALUES (?, ?)",
-            [(offer_id, t) for t in technologies],
-        )
+            "INSERT INTO profile_counts (region, dimension, value, actors) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (region, dimension, value) DO UPDATE SET actors = actors + excluded.actors", rows)
+
+
+def _touch(conn: sqlite3.Connection, ids) -> None:
+    conn.executemany("INSERT OR IGNORE INTO finalise_touched (id) VALUES (?)", [(i,) for i in ids])
+
+
+def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_at: str) -> None:
+    """Replace all flattened rows of many records at once (`flatten` output; distinct ids; None skipped).
+
+    One DELETE per table for the replaced rows and one executemany per table for
+    the new ones, instead of a dozen statements per record.
+    """
+    flats = [f for f in flats if f is not None]
+    if not flats:
+        return
+    if not isinstance(node, dict):  # a sqlite3.Row from the nodes table
+        node = dict(node)
+    deltas: dict = {}
+    ids = [f[1] for f in flats]
+    first_seen = _clear_many(conn, ids, deltas)
+    node_id = node.get("id")
+    base_url = (node.get("base_url") or node.get("baseUrl") or "").rstrip("/")
+    attribution = node.get("attribution") or (f"© {node['name']}" if node.get("name") else None)
+    licence = node.get("licence")
+    rows: dict[str, list] = {"Actor": [], "Project": [], "Offer": []}
+    sectors, stages, actor_tech, participations, offer_tech = [], [], [], [], []
+    for flat in flats:
+        kind, record_id, version, date_modified, row = flat[:5]
+        rows[kind].append((*row, node_id, licence, attribution, version, date_modified,
+                           first_seen.get(record_id) or verified_at, verified_at, 0, None,
+                           f"{base_url}/records/{record_id}" if base_url else None))
+        if kind == "Actor":
+            actor_type, country, region = row[4], row[5], row[6]
+            region_key = region if region is not None else ""
+            key = (region_key, "", "")
+            deltas[key] = deltas.get(key, 0) + 1
+            for s in flat[5]:
+                sectors.append((record_id, s, country, region, actor_type))
+                key = (region_key, "sector", s)
+                deltas[key] = deltas.get(key, 0) + 1
+            for s in flat[6]:
+                stages.append((record_id, s, country, region, actor_type))
+                key = (region_key, "stage", s)
+                deltas[key] = deltas.get(key, 0) + 1
+            actor_tech.extend((record_id, t) for t in flat[7])
+        elif kind == "Project":
+            participations.extend(flat[5])
+        else:
+            offer_tech.extend((record_id, t) for t in flat[5])
+    for kind, kind_rows in rows.items():
+        if kind_rows:
+            conn.executemany(_INSERT[kind], kind_rows)
+    for sql, values in ((_INSERT_SECTORS, sectors), (_INSERT_STAGES, stages), (_INSERT_ACTOR_TECH, actor_tech),
+                        (_INSERT_PARTICIPATIONS, participations), (_INSERT_OFFER_TECH, offer_tech)):
+        if values:
+            conn.executemany(sql, values)
+    _apply_deltas(conn, deltas)
+    _touch(conn, ids)
+
+
+def upsert_record(conn: sqlite3.Connection, record: dict, *, node: dict, verified_at: str) -> None:
+    """Replace all flattened rows for record["id"]. Actor, Project and Offer; other types are ignored."""
+    flat = flatten(record)
+    if flat is not None:
+        upsert_flat(conn, [flat], node=node, verified_at=verified_at)
+
+
+def delete_records(conn: sqlite3.Connection, record_ids: list[str]) -> None:
+    """Remove records' flattened rows (after verified tombstones)."""
+    record_ids = list(record_ids)
+    if not record_ids:
+        return
+    deltas: dict = {}
+    gone = list(_clear_many(conn, record_ids, deltas))
+    _apply_deltas(conn, deltas)
+    _touch(conn, record_ids)
+    for chunk in _chunks(gone):
+        marks = ",".join("?" * len(chunk))
+        # The projects that named a deleted actor are resolved again at the next finalise.
+        conn.execute(f"INSERT OR IGNORE INTO finalise_touched (id) SELECT project_id FROM participations"
+                     f" WHERE actor_id IN ({marks})", chunk)
+        conn.execute(
+            f"UPDATE participations SET actor_id = NULL, resolved_by = NULL, partner_region = NULL WHERE actor_id IN ({marks})",
+            chunk)
 
 
 def delete_record(conn: sqlite3.Connection, record_id: str) -> None:
     """Remove a record's flattened rows (after a verified tombstone)."""
-    if _clear(conn, record_id) is not None:
-        conn.execute(
-            "UPDATE participations SET actor_id = NULL, resolved_by = NULL, partner_region = NULL WHERE actor_id = ?",
-            (record_id,),
-        )
+    delete_records(conn, [record_id])
 
 
 def set_node_stale(conn: sqlite3.Connection, node_id: str, stale_since: str | None) -> None:
     """Mark (stale_since given) or clear (None) the stale flag on every row a node published."""
+    stale = 1 if stale_since else 0
+    # Fresh actors win partner resolution: actors whose flag flips are resolved again at finalise.
+    conn.execute("INSERT OR IGNORE INTO finalise_touched (id) SELECT id FROM actors WHERE node_id = ? AND stale != ?"
+                 " AND (ror IS NOT NULL OR pic IS NOT NULL)", (node_id, stale))
     for table in ("actors", "projects", "offers"):
         conn.execute(
             f"UPDATE {table} SET stale = ?, stale_since = ? WHERE node_id = ?",
-            (1 if stale_since else 0, stale_since, node_id),
+            (stale, stale_since, node_id),
         )
 
 
 def set_records_stale(conn: sqlite3.Connection, record_ids: Iterable[str], stale_since: str | None) -> None:
     """Mark single records stale (e.g. deletions held back by a mass-delete quarantine)."""
     ids = [(1 if stale_since else 0, stale_since, i) for i in record_ids]
+    _touch(conn, [i[2] for i in ids])
     for table in ("actors", "projects", "offers"):
         conn.executemany(f"UPDATE {table} SET stale = ?, stale_since = ? WHERE id = ?", ids)
 
 
-FINALISE = """
+# Partner resolution. {scope} restricts every statement to the projects an
+# incremental finalise must look at (empty: all). Each statement decides a
+# participation from that row and the actors table only, so running them on
+# every project that can have changed gives the same result as running them on all.
+RESOLVE = """
 -- forget resolutions whose actor has gone
 UPDATE participations SET actor_id = NULL, resolved_by = NULL, partner_region = NULL
- WHERE actor_id IS NOT NULL AND actor_id NOT IN (SELECT id FROM actors);
+ WHERE actor_id IS NOT NULL AND actor_id NOT IN (SELECT id FROM actors){scope};
 -- 1. the partner names an actor record (on any node)
 UPDATE participations SET actor_id = actor_ref, resolved_by = 'id'
  WHERE actor_ref IS NOT NULL AND actor_ref IN (SELECT id FROM actors)
-   AND actor_id IS NOT actor_ref;
+   AND actor_id IS NOT actor_ref{scope};
 -- 2. else the same ROR id; 3. else the same PIC. Fresh records win, then the smallest id.
 UPDATE participations SET resolved_by = 'ror', actor_id = (
     SELECT a.id FROM actors a WHERE a.ror = participations.ror ORDER BY a.stale, a.id LIMIT 1)
  WHERE (resolved_by IS NULL OR resolved_by = 'ror') AND ror IS NOT NULL
-   AND EXISTS (SELECT 1 FROM actors a WHERE a.ror = participations.ror);
+   AND EXISTS (SELECT 1 FROM actors a WHERE a.ror = participations.ror){scope};
 UPDATE participations SET resolved_by = 'pic', actor_id = (
     SELECT a.id FROM actors a WHERE a.pic = participations.pic ORDER BY a.stale, a.id LIMIT 1)
  WHERE (resolved_by IS NULL OR resolved_by = 'pic') AND pic IS NOT NULL
-   AND EXISTS (SELECT 1 FROM actors a WHERE a.pic = participations.pic);
+   AND EXISTS (SELECT 1 FROM actors a WHERE a.pic = participations.pic){scope};
 UPDATE participations SET partner_region = (SELECT a.region FROM actors a WHERE a.id = participations.actor_id)
- WHERE actor_id IS NOT NULL;
+ WHERE actor_id IS NOT NULL{scope};
 UPDATE projects SET regions = (
-    SELECT count(DISTINCT partner_region) FROM participations WHERE project_id = projects.id);
--- The territorial survey, computed once per harvest rather than per request:
--- actors per sector and per stage in each region, and the specialisation
--- index (region's share of its actors in it / Europe's share; > 1 = stronger).
+    SELECT count(DISTINCT partner_region) FROM participations WHERE project_id = projects.id){project_scope};
+"""
+
+# The projects whose participations can resolve differently after the touched records changed:
+# the touched projects themselves and those whose partners name, resolved to, or share a ROR/PIC
+# with a touched actor (a deleted actor's projects were added by delete_records).
+SCOPE = """
+CREATE TEMP TABLE IF NOT EXISTS finalise_scope (project_id TEXT PRIMARY KEY) WITHOUT ROWID;
+DELETE FROM temp.finalise_scope;
+INSERT OR IGNORE INTO temp.finalise_scope SELECT id FROM projects WHERE id IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE actor_id IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE actor_ref IS NOT NULL AND actor_ref IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE ror IS NOT NULL AND ror IN (SELECT ror FROM actors WHERE id IN (SELECT id FROM finalise_touched) AND ror IS NOT NULL);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE pic IS NOT NULL AND pic IN (SELECT pic FROM actors WHERE id IN (SELECT id FROM finalise_touched) AND pic IS NOT NULL);
+"""
+
+REBUILD_COUNTS = """
+DELETE FROM profile_counts;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), 'sector', sector, count(*) FROM actor_sectors GROUP BY coalesce(region, ''), sector;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), 'stage', stage, count(*) FROM actor_value_chain GROUP BY coalesce(region, ''), stage;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), '', '', count(*) FROM actors GROUP BY coalesce(region, '');
+"""
+
+# The territorial survey, computed once per harvest rather than per request:
+# actors per sector and per stage in each region, and the specialisation
+# index (region's share of its actors in it / Europe's share; > 1 = stronger).
+# From profile_counts (regions x values rows), not from the actors: the same
+# integers as counting the actor tables (tests/test_catalogue_incremental.py).
+REGION_PROFILES = """
+DELETE FROM profile_counts WHERE actors = 0;
 DELETE FROM region_profiles;
 INSERT INTO region_profiles (region, region_name, dimension, value, actors, actors_in_region, specialisation)
-WITH facts AS (
-    SELECT region, 'sector' AS dimension, sector AS value, actor_id FROM actor_sectors
-    UNION ALL
-    SELECT region, 'stage', stage, actor_id FROM actor_value_chain
+WITH per_region AS (
+    SELECT region, dimension, value, actors FROM profile_counts WHERE region != '' AND dimension != ''
 ),
-per_region AS (
-    SELECT region, dimension, value, count(*) AS actors FROM facts
-    WHERE region IS NOT NULL GROUP BY region, dimension, value
-),
-region_totals AS (SELECT region, count(*) AS total FROM actors WHERE region IS NOT NULL GROUP BY region),
-europe AS (SELECT dimension, value, count(*) AS actors FROM facts GROUP BY dimension, value),
-europe_total AS (SELECT count(*) AS total FROM actors)
+region_totals AS (SELECT region, actors AS total FROM profile_counts WHERE region != '' AND dimension = ''),
+europe AS (SELECT dimension, value, sum(actors) AS actors FROM profile_counts WHERE dimension != '' GROUP BY dimension, value),
+europe_total AS (SELECT sum(actors) AS total FROM profile_counts WHERE dimension = '')
 SELECT p.region, r.name, p.dimension, p.value, p.actors, t.total,
        round((1.0 * p.actors / t.total) / (1.0 * e.actors / (SELECT total FROM europe_total)), 2)
 FROM per_region p
@@ -639,9 +802,32 @@ LEFT JOIN regions r ON r.code = p.region;
 
 
 def finalise(conn: sqlite3.Connection) -> None:
-    """After a harvest: resolve partners across nodes, count regions, optimise FTS, ANALYZE."""
-    for statement in _statements(FINALISE):
+    """After a harvest: resolve partners across nodes, count regions, merge FTS, ANALYZE.
+
+    Incremental when the last finalise completed: partner resolution only for the
+    projects the changed records can affect, region profiles from the maintained
+    counts. A new or older catalogue (no 'incremental' mark) is recomputed in full.
+    """
+    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'incremental'").fetchone()
+    incremental = bool(row and row[0])
+    if incremental:
+        for statement in _statements(SCOPE):
+            conn.execute(statement)
+        scope = " AND project_id IN (SELECT project_id FROM temp.finalise_scope)"
+        project_scope = " WHERE id IN (SELECT project_id FROM temp.finalise_scope)"
+    else:
+        for statement in _statements(REBUILD_COUNTS):
+            conn.execute(statement)
+        scope = project_scope = ""
+    for statement in _statements(RESOLVE.format(scope=scope, project_scope=project_scope)):
         conn.execute(statement)
+    for statement in _statements(REGION_PROFILES):
+        conn.execute(statement)
+    if incremental:
+        conn.execute("DROP TABLE temp.finalise_scope")
+    conn.execute("DELETE FROM finalise_touched")
+    conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('incremental', 1)"
+                 " ON CONFLICT (name) DO UPDATE SET value = 1")
     for table in FTS_COLUMNS:
         # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest).
         conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', 500)")

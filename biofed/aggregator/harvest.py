@@ -566,17 +566,21 @@ class _Run:
         cat_node = {"id": node_id, "name": node.get("name"), "licence": node.get("licence"),
                     "attribution": _attribution(node), "base_url": base_url}
         ids = list({e.record_id for e in entries if e.reason is None})
-        held: dict[str, tuple[int, str]] = {}
+        held: dict[str, tuple[int, str, str]] = {}
         tombs: dict[str, int] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT id, version, signed_json FROM records WHERE id IN ({marks})", chunk):
-                held[row["id"]] = (row["version"], row["signed_json"])
+            for row in conn.execute(f"SELECT id, version, signed_json, type FROM records WHERE id IN ({marks})", chunk):
+                held[row[0]] = (row[1], row[2], row[3])
             for row in conn.execute(f"SELECT id, version FROM tombstones WHERE id IN ({marks})", chunk):
-                tombs[row["id"]] = row["version"]
+                tombs[row[0]] = row[1]
         rejections, changes = [], []
         accepted = rejected = deleted = 0
+        content_delta = 0  # change of the node's content record count (nodes.records)
+        # The page's writes, batched: one executemany / DELETE ... IN per table. An id
+        # seen twice in a page flushes the batch first, so writes keep their order.
+        batch = _PageBatch(conn, self.catalogue, cat_node, now)
         for entry in entries:
             if entry.reason is None:
                 current = held.get(entry.record_id)
@@ -592,34 +596,39 @@ class _Run:
                 rejected += 1
                 continue
             rid = entry.record_id
+            batch.claim(rid)
             if entry.type == "Tombstone":
-                conn.execute("INSERT OR REPLACE INTO tombstones (id, node_id, version, deleted_at) VALUES (?, ?, ?, ?)",
-                             (rid, node_id, entry.version, now))
+                batch.tomb_put.append((rid, node_id, entry.version, now))
                 tombs[rid] = entry.version
                 if rid in held:
-                    conn.execute("DELETE FROM records WHERE id = ?", (rid,))
-                    self.catalogue.delete_record(conn, rid)
+                    batch.record_del.append(rid)
+                    batch.cat_del.append(rid)
+                    if held[rid][2] in CONTENT_TYPES:
+                        content_delta -= 1
                     del held[rid]
                     changes.append((rid, node_id, "delete", entry.version, now))
                     deleted += 1
                 continue
             leaf_text = entry.leaf.decode("utf-8")
-            conn.execute(
-                "INSERT OR REPLACE INTO records (id, node_id, type, version, date_modified, verified_at, signed_json,"
-                " record_url, stale, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
-                (rid, node_id, entry.type, entry.version, entry.date_modified, now, leaf_text, f"{base_url}/records/{rid}"))
+            batch.record_put.append((rid, node_id, entry.type, entry.version, entry.date_modified, now, leaf_text,
+                                     f"{base_url}/records/{rid}"))
             if rid in tombs:
-                conn.execute("DELETE FROM tombstones WHERE id = ?", (rid,))
+                batch.tomb_del.append(rid)
                 del tombs[rid]
+            old = held.get(rid)
+            content_delta += (entry.type in CONTENT_TYPES) - (old is not None and old[2] in CONTENT_TYPES)
             if entry.type in CONTENT_TYPES:
-                # Worker processes send only the leaf: the canonical bytes of the verified record.
-                record = entry.record if entry.record is not None else orjson.loads(entry.leaf)
-                self.catalogue.upsert_record(conn, record, node=cat_node, verified_at=now)
+                # Worker processes send the catalogue rows (flattened next to verification).
+                flat = entry.flat
+                if flat is None:
+                    flat = self.catalogue.flatten(entry.record if entry.record is not None else orjson.loads(entry.leaf))
+                batch.cat_put.append(flat)
             else:  # key statements: verified and kept; the registry stays the source of truth for keys
                 log_event("key-statement", node=node_id, id=rid, type=entry.type)
-            held[rid] = (entry.version, leaf_text)
+            held[rid] = (entry.version, leaf_text, entry.type)
             changes.append((rid, node_id, "put", entry.version, now))
             accepted += 1
+        batch.flush()
         if accepted or deleted:
             state.set_finalise_pending(conn, True)
         if rejections:
@@ -627,9 +636,8 @@ class _Run:
         if changes:
             conn.executemany("INSERT INTO changes (record_id, node_id, op, version, at) VALUES (?, ?, ?, ?, ?)", changes)
         conn.execute("UPDATE node_state SET frontier = ?, frontier_size = ? WHERE node_id = ?", (frontier_bytes, size, node_id))
-        placeholders = ",".join("?" * len(CONTENT_TYPES))
-        count = conn.execute(f"SELECT count(*) FROM records WHERE node_id = ? AND type IN ({placeholders})", (node_id, *CONTENT_TYPES)).fetchone()[0]
-        conn.execute("UPDATE nodes SET cursor = ?, records = ? WHERE id = ?", (end, count, node_id))
+        # records is kept by delta (not a count over the node's records on every page).
+        conn.execute("UPDATE nodes SET cursor = ?, records = records + ? WHERE id = ?", (end, content_delta, node_id))
         if end == cp.size:
             self._set_checkpoint(node_id, cp)
         report.entries += len(entries)
@@ -638,6 +646,47 @@ class _Run:
         report.deleted += deleted
         conn.execute("UPDATE harvest_runs SET entries = ?, accepted = ?, rejected = ?, deleted = ? WHERE id = ?",
                      (report.entries, report.accepted, report.rejected, report.deleted, run_id))
+
+
+class _PageBatch:
+    """A page's record, tombstone and catalogue writes, flushed as one statement per table."""
+
+    def __init__(self, conn, catalogue, cat_node, now):
+        self.conn, self.catalogue, self.cat_node, self.now = conn, catalogue, cat_node, now
+        self.ids: set[str] = set()
+        self.record_put, self.record_del, self.tomb_put, self.tomb_del = [], [], [], []
+        self.cat_put, self.cat_del = [], []
+
+    def claim(self, rid: str) -> None:
+        if rid in self.ids:
+            self.flush()
+        self.ids.add(rid)
+
+    def flush(self) -> None:
+        conn = self.conn
+        if self.tomb_put:
+            conn.executemany("INSERT OR REPLACE INTO tombstones (id, node_id, version, deleted_at) VALUES (?, ?, ?, ?)",
+                             self.tomb_put)
+        for chunk in _chunks(self.record_del):
+            conn.execute(f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        if self.cat_del:
+            self.catalogue.delete_records(conn, self.cat_del)
+        if self.record_put:
+            conn.executemany(
+                "INSERT OR REPLACE INTO records (id, node_id, type, version, date_modified, verified_at, signed_json,"
+                " record_url, stale, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)", self.record_put)
+        for chunk in _chunks(self.tomb_del):
+            conn.execute(f"DELETE FROM tombstones WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        if self.cat_put:
+            self.catalogue.upsert_flat(conn, self.cat_put, node=self.cat_node, verified_at=self.now)
+        self.ids.clear()
+        self.record_put, self.record_del, self.tomb_put, self.tomb_del = [], [], [], []
+        self.cat_put, self.cat_del = [], []
+
+
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 @dataclass
@@ -656,8 +705,28 @@ class _Slot:
 
 
 def _check_page_compact(node_id, keys, body, position, max_page_bytes):
-    """check_page in a worker process: bytes in, leaf bytes and verdicts out (no record dicts)."""
-    return check_page(node_id, keys, body, position, max_page_bytes, keep_records=False)
+    """check_page in a worker process: bytes in; leaf bytes, verdicts and catalogue rows out (no record dicts)."""
+    tree_size, entries = check_page(node_id, keys, body, position, max_page_bytes)
+    flatten = _worker_flatten()
+    for entry in entries:
+        if entry.record is not None:
+            entry.flat = flatten(entry.record) if flatten is not None else None
+            entry.record = None
+    return tree_size, entries
+
+
+_FLATTEN = False
+
+
+def _worker_flatten():
+    global _FLATTEN
+    if _FLATTEN is False:
+        try:
+            from biofed.aggregator.catalogue import flatten
+        except ImportError:
+            flatten = None
+        _FLATTEN = flatten
+    return _FLATTEN
 
 
 class _PageStream:

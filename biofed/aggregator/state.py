@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS registry_state (
 """
 
 # Tables a public catalogue should not expose (Datasette metadata hides them).
-INTERNAL_TABLES = ("node_state", "tombstones", "harvest_flags")
+INTERNAL_TABLES = ("node_state", "tombstones", "harvest_flags", "profile_counts", "finalise_touched", "catalogue_state")
 
 
 def utc_now() -> str:
