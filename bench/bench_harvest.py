@@ -112,8 +112,11 @@ def timed_harvest(registry: Path, db: Path, **settings) -> tuple[float, dict, in
     fork + exec into it, so a harvest started after the bench loaded 200k leaves
     would report the bench's memory. ru_maxrss is printed too, for comparison.
     """
-    code = ("import json,sys,time,resource;from biofed.aggregator.harvest import harvest,HarvestSettings;"
-            f"s=HarvestSettings(**{settings!r});t=time.perf_counter();r=harvest(sys.argv[1],sys.argv[2],settings=s);"
+    # The cached node directories keep the checkpoint they were generated with: a
+    # bench run hours later must not fail the nodes as frozen (max_age).
+    code = ("import json,sys,time,resource;from datetime import timedelta;"
+            "from biofed.aggregator.harvest import harvest,HarvestSettings;"
+            f"s=HarvestSettings(**{{'max_age': timedelta(days=3650), **{settings!r}}});t=time.perf_counter();r=harvest(sys.argv[1],sys.argv[2],settings=s);"
             "hwm=[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')];"
             "print(json.dumps([time.perf_counter()-t,r.summary(),(hwm or [0])[0],resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
     out = subprocess.run([sys.executable, "-c", code, str(registry), str(db)], capture_output=True, text=True, check=True)

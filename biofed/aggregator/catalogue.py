@@ -810,6 +810,7 @@ def finalise(conn: sqlite3.Connection) -> None:
     """
     row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'incremental'").fetchone()
     incremental = bool(row and row[0])
+    touched = conn.execute("SELECT count(*) FROM finalise_touched").fetchone()[0]
     if incremental:
         for statement in _statements(SCOPE):
             conn.execute(statement)
@@ -826,12 +827,28 @@ def finalise(conn: sqlite3.Connection) -> None:
     if incremental:
         conn.execute("DROP TABLE temp.finalise_scope")
     conn.execute("DELETE FROM finalise_touched")
+    # Records changed since the planner statistics were gathered.
+    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()
+    unanalysed = (row[0] if row and row[0] else 0) + touched
+    for table in FTS_COLUMNS:
+        # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest);
+        # the budget (leaf pages) follows the number of changed records, so a small run stays small.
+        pages = 500 if not incremental else min(500, max(16, touched // 4))
+        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', ?)", (pages,))
+    # ANALYZE (bounded by analysis_limit in the harvest) when the statistics are missing or more
+    # than a tenth of the actors changed since they were gathered; a 1 % run keeps them.
+    try:
+        stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'actors' LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no sqlite_stat1 yet
+        stat = None
+    analysed_rows = int(stat[0].split()[0]) if stat and stat[0] else 0
+    if not incremental or stat is None or unanalysed * 10 > analysed_rows:
+        conn.execute("ANALYZE")
+        unanalysed = 0
+    conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('unanalysed', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (unanalysed,))
     conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('incremental', 1)"
                  " ON CONFLICT (name) DO UPDATE SET value = 1")
-    for table in FTS_COLUMNS:
-        # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest).
-        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', 500)")
-    conn.execute("ANALYZE")
 
 
 # --- serving --------------------------------------------------------------
