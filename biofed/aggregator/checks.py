@@ -59,8 +59,6 @@ class Entry:
     message: str | None = None
     # The fields the harvester passes on: the full record for content types.
     record: dict | None = field(default=None, repr=False)
-    # The catalogue rows (catalogue.flatten), built by a worker process instead of the record.
-    flat: tuple | None = field(default=None, repr=False)
 
 
 def _time(text) -> datetime | None:
