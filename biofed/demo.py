@@ -210,11 +210,11 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
     # SIGTERM stops the network as cleanly as Ctrl-C does (the finally below runs).
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        for node in nodes:
-            node.process = processes.start(node.id, ["node", "serve", str(node.directory), "--port", str(node.port),
-                                                     "--checkpoint-interval", "60"])
-        for node in nodes:
-            processes.wait_ready(node.id, node.process, f"{node.url}/checkpoint")
+        started_nodes = [(node, processes.start(node.id, ["node", "serve", str(node.directory),
+                                                          "--port", str(node.port), "--checkpoint-interval", "60"]))
+                         for node in nodes]
+        for node, process in started_nodes:
+            processes.wait_ready(node.id, process, f"{node.url}/checkpoint")
         _say("Registry: admitting the nodes through the join flow", quiet)
         store = admit_nodes(directory / "registry", nodes, quiet=quiet)
         registry = processes.start("registry", ["registry", "serve", str(directory / "registry"),
