@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
@@ -242,13 +243,18 @@ CREATE INDEX IF NOT EXISTS idx_offer_technologies_technology ON offer_technologi
 """
 
 
-def _fts_sql(table: str, columns: list[str]) -> str:
+def _fts_sql(table: str, columns: list[str], *, table_part: bool = True, triggers: bool = True) -> str:
     cols = ", ".join(f"[{c}]" for c in columns)
     new = ", ".join(f"new.[{c}]" for c in columns)
     old = ", ".join(f"old.[{c}]" for c in columns)
     fts = f"{table}_fts"
-    return f"""
+    sql = ""
+    if table_part:
+        sql += f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS [{fts}] USING FTS5 ({cols}, tokenize='{FTS_TOKENIZE}', content=[{table}]);
+"""
+    if triggers:
+        sql += f"""
 CREATE TRIGGER IF NOT EXISTS [{table}_ai] AFTER INSERT ON [{table}] BEGIN
   INSERT INTO [{fts}] (rowid, {cols}) VALUES (new.rowid, {new});
 END;
@@ -260,6 +266,7 @@ CREATE TRIGGER IF NOT EXISTS [{table}_au] AFTER UPDATE ON [{table}] BEGIN
   INSERT INTO [{fts}] (rowid, {cols}) VALUES (new.rowid, {new});
 END;
 """
+    return sql
 
 
 def _statements(script: str) -> Iterable[str]:
@@ -274,9 +281,16 @@ def _statements(script: str) -> Iterable[str]:
         buffer = ""
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits."""
-    script = TABLES + INDEXES + "".join(_fts_sql(t, c) for t, c in FTS_COLUMNS.items())
+def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
+    """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits.
+
+    bulk=True (a bulk load is in progress, see bulk_begin): tables and FTS tables
+    only; the secondary indexes and FTS triggers are left to bulk_finish.
+    """
+    script = TABLES
+    if not bulk:
+        script += INDEXES
+    script += "".join(_fts_sql(t, c, triggers=not bulk) for t, c in FTS_COLUMNS.items())
     for statement in _statements(script):
         conn.execute(statement)
     if conn.execute("SELECT count(*) FROM regions").fetchone()[0] == 0:
@@ -290,6 +304,49 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         )
         if own:
             conn.execute("COMMIT")
+
+
+# --- bulk load ------------------------------------------------------------
+#
+# A first harvest (or a rebuild into empty public tables) inserts every row once.
+# Maintaining ~35 secondary indexes and three FTS triggers per row is then most of
+# the harvest's time; building each index once from the finished table (a sort)
+# and the FTS index with FTS5's 'rebuild' is several times cheaper. The harvester
+# records "bulk" in harvest_flags in the transaction that calls bulk_begin, and
+# clears it only after bulk_finish, so a crash at any point is finished by the
+# next run. Everything here is idempotent.
+
+_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", INDEXES))
+_BULK_TABLES = ("actors", "projects", "offers", "participations", "actor_sectors", "actor_value_chain",
+                "actor_technologies", "offer_technologies")
+
+
+def public_tables_empty(conn: sqlite3.Connection) -> bool:
+    """True when no catalogue row exists yet (a first harvest, or a rebuild): a bulk load may start."""
+    return not any(conn.execute(f"SELECT 1 FROM [{t}] LIMIT 1").fetchone() for t in _BULK_TABLES)
+
+
+def bulk_begin(conn: sqlite3.Connection) -> None:
+    """Drop the secondary indexes and the FTS triggers (in the caller's transaction)."""
+    for name in _INDEX_NAMES:
+        conn.execute(f"DROP INDEX IF EXISTS [{name}]")
+    for table in FTS_COLUMNS:
+        for suffix in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS [{table}_{suffix}]")
+
+
+def bulk_finish(conn: sqlite3.Connection) -> None:
+    """Recreate the indexes (ensure_schema's statements), refill FTS from the tables, recreate the triggers.
+
+    Outside a transaction each statement commits on its own (the WAL holds one
+    index at a time); the caller clears its bulk flag only after this returns.
+    """
+    for statement in _statements(INDEXES):
+        conn.execute(statement)
+    for table in FTS_COLUMNS:
+        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts]) VALUES ('rebuild')")
+    for statement in _statements("".join(_fts_sql(t, c, table_part=False) for t, c in FTS_COLUMNS.items())):
+        conn.execute(statement)
 
 
 # --- reference data -------------------------------------------------------

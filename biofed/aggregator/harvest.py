@@ -82,6 +82,7 @@ class HarvestSettings:
     network_parallel_threshold: int = 1000  # ...unless the checkpoints seen in the run announce this many in all
     pages_ahead: int = 3  # log pages of one node fetched/verified ahead of the one being committed
     pages_in_flight: int | None = None  # pages held in the whole run (memory bound); None = workers + 2
+    bulk_load: bool = True  # into empty catalogue tables: build indexes and FTS once at the end, not per row
 
 
 @dataclass
@@ -154,14 +155,27 @@ async def harvest_async(registry_source, db_path, *, settings=None, registry_key
         conn = state.connect(db_path)
         try:
             catalogue = _Catalogue()
-            catalogue.ensure_schema(conn)
+            # A bulk load a crashed run left unfinished stays one: no indexes built on its partial tables.
+            bulk = catalogue.module is not None and state.bulk_pending(conn)
+            catalogue.ensure_schema(conn, bulk=bulk)
             registry = _accept_registry(conn, registry_source, registry_keys, now)
+            if catalogue.module is not None and (bulk or (settings.bulk_load and catalogue.public_tables_empty(conn))):
+                # Into empty public tables: no secondary indexes or FTS triggers while inserting; the flag
+                # is committed with their DROP, so a crash anywhere is finished by the next run.
+                with state.transaction(conn):
+                    catalogue.bulk_begin(conn)
+                    state.set_bulk_pending(conn, True)
+                bulk = True
             report = HarvestReport(registry.version)
             run = _Run(conn, catalogue, registry, settings, set(accept_mass_delete), _Reporter(progress), now)
             try:
                 await run.all_nodes(report)
             finally:
                 await run.aclose()
+            if bulk:
+                # Indexes (sorted builds), FTS ('rebuild'), triggers; the flag is cleared only afterwards.
+                catalogue.bulk_finish(conn)
+                state.set_bulk_pending(conn, False)
             # Partner resolution, region profiles, FTS optimise and ANALYZE are
             # whole-catalogue work: done when a run changed the catalogue (or a
             # crashed run left it pending), skipped when nothing changed.

@@ -1,7 +1,7 @@
 """The harvester's tables in the catalogue database.
 
 Public (Datasette shows them): `nodes`, `records`, `changes`, `rejections`,
-`harvest_runs`, `registry_state`. Internal: `harvest_flags` (a finalise is pending), `node_state` (the Merkle frontier
+`harvest_runs`, `registry_state`. Internal: `harvest_flags` (a finalise is pending; a bulk load is in progress), `node_state` (the Merkle frontier
 per node) and `tombstones` (the last deleted version of each id, so an old
 signed version cannot be replayed to resurrect a deleted record).
 
@@ -182,4 +182,15 @@ def finalise_pending(conn: sqlite3.Connection) -> bool:
 
 def set_finalise_pending(conn: sqlite3.Connection, pending: bool) -> None:
     conn.execute("INSERT INTO harvest_flags (name, value) VALUES ('finalise', ?)"
+                 " ON CONFLICT(name) DO UPDATE SET value = excluded.value", (1 if pending else 0,))
+
+
+def bulk_pending(conn: sqlite3.Connection) -> bool:
+    """True while a bulk load's indexes, FTS and triggers are still to be rebuilt (set with their DROP)."""
+    row = conn.execute("SELECT value FROM harvest_flags WHERE name = 'bulk'").fetchone()
+    return bool(row and row[0])
+
+
+def set_bulk_pending(conn: sqlite3.Connection, pending: bool) -> None:
+    conn.execute("INSERT INTO harvest_flags (name, value) VALUES ('bulk', ?)"
                  " ON CONFLICT(name) DO UPDATE SET value = excluded.value", (1 if pending else 0,))
