@@ -9,6 +9,9 @@ calls this module inside its per-page transaction:
     set_node_stale(conn, node_id, stale_since)
     finalise(conn)                           # once after a harvest
 
+A first harvest into empty tables may run as a bulk load: bulk_begin drops the
+secondary indexes and FTS triggers, bulk_finish builds them once at the end.
+
 The public tables are flat (one row per actor/project/offer) with junction
 tables for many-valued fields, because Datasette facets on JSON arrays do not
 scale. Nothing here commits: the caller's transaction decides.
