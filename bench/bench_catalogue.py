@@ -1,7 +1,7 @@
 """Catalogue at scale: build time, size, and Datasette response times.
 
-    python -m bench.bench_catalogue --rows 1000000 --repeat 31 --db /tmp/cat1m.db
-    python -m bench.bench_catalogue --db /tmp/cat1m.db --reuse --repeat 31   # time again, no rebuild
+    python -m bench.bench_catalogue --rows 1000000 --repeat 31 --db cat1m.db
+    python -m bench.bench_catalogue --db cat1m.db --reuse --repeat 31   # time again, no rebuild
 
 The real sample of the tests (signed records, harvested the aggregator's way) goes
 in first; then synthetic actors are written straight into the catalogue tables in batches
