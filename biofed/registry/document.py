@@ -300,19 +300,12 @@ def check_registry_shape(doc, *, signed: bool = True) -> None:
 
 
 def _check_schema(doc: dict) -> None:
-    # The schema package's registry schema, when it ships one, has the last word on shape.
-    try:
-        from biofed.schema import validate_document
-    except ImportError:
-        return
-    try:
-        issues = validate_document(doc, "registry")
-    except (LookupError, ValueError, FileNotFoundError):  # no registry schema (yet)
-        return
+    """The data standard's registry schema has the last word on shape."""
+    from biofed.schema import validate_document
+
+    issues = validate_document(doc, "registry")
     if issues:
-        first = issues[0]
-        raise _malformed(getattr(first, "pointer", ""), f"{getattr(first, 'message', first)}"
-                         f" ({getattr(first, 'rule', 'schema')})")
+        raise _malformed(issues[0].pointer, f"{issues[0].message} ({issues[0].rule})")
 
 
 def verify_registry(doc: dict, trusted_keys: list[PublicKey], *, last_version: int | None = None,
