@@ -17,6 +17,7 @@ from datetime import datetime
 
 import orjson
 
+from biofed.errors import NodeRefused
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.canonical import canonicalize
 from biofed.trust.keys import PublicKey
@@ -26,12 +27,8 @@ CONTENT_TYPES = ("Actor", "Project", "Offer")
 STATEMENT_TYPES = ("Tombstone", "KeyRotation", "KeyRevocation")
 
 
-class PageError(Exception):
+class PageError(NodeRefused):
     """The page itself is unusable (malformed, out of sequence): the node is in error."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

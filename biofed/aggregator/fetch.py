@@ -18,13 +18,11 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from biofed.errors import NodeRefused
 
-class FetchError(Exception):
+
+class FetchError(NodeRefused):
     """A node could not be read. `reason` is a stable code, str() a sentence."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

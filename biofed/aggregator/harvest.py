@@ -48,6 +48,7 @@ from biofed.aggregator.checks import CONTENT_TYPES, NodeKey, PageError, check_pa
 from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient, shared_client
 from biofed.aggregator.lock import HarvestLock
 from biofed.aggregator.registry_source import RegistryRefused, RegistryView, load_registry, read_source
+from biofed.errors import NodeRefused
 from biofed.progress import log_event
 from biofed.trust import checkpoint as checkpoints
 from biofed.trust import jsonprofile
@@ -117,10 +118,8 @@ class HarvestReport:
                 "deleted": sum(r.deleted for r in self.nodes.values())}
 
 
-class NodeFailure(Exception):
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class NodeFailure(NodeRefused):
+    """A node failed this run; its last verified records stay, marked stale."""
 
 
 class _Catalogue:
