@@ -341,20 +341,10 @@ async def catalogue_load(base_url: str, paths: list[tuple[str, str]], *, clients
 
 def build_demo_catalogue(directory: Path) -> Path:
     """The demo's real network, built and stopped; returns its published catalogue file."""
+    from biofed.serving import free_port_run
+
     for _ in range(20):
-        base = free_port()
-        if base + 7 >= 65535:
-            continue
-        ports_free = True
-        for port in range(base, base + 7):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ports_free = False
-                    break
-        if not ports_free:
-            continue
+        base = free_port_run(7)
         result = subprocess.run([sys.executable, "-m", "biofed", "demo", "--no-serve", "--quiet", "--dir",
                                  str(directory), "--base-port", str(base)], capture_output=True, text=True,
                                 timeout=600)

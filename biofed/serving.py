@@ -31,3 +31,14 @@ def run_server(app, *, host: str, port: int, **options) -> None:
 
     check_ports_free([port], host)
     uvicorn.run(app, host=host, port=port, **options)
+
+
+def free_port_run(span: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """The first of `span` consecutive free ports (e.g. a demo's registry and six nodes)."""
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            base = probe.getsockname()[1]
+        if base + span < 65535 and all(port_free(port, host) for port in range(base, base + span)):
+            return base
+    raise BiofedError(f"no run of {span} free ports on {host}")

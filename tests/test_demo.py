@@ -9,28 +9,17 @@ import sys
 import pytest
 
 from biofed.data import demo_nodes, demo_rows
+from biofed.errors import BiofedError
 from biofed.schema import validate_record
+from biofed.serving import free_port_run
 
 
 def free_base_port(span: int = 7) -> int:
     """A run of `span` free loopback ports (registry + six nodes)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + span >= 65535:
-            continue
-        ok = True
-        for port in range(base, base + span):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    pytest.skip("no run of free loopback ports")
+    try:
+        return free_port_run(span)
+    except BiofedError:
+        pytest.skip("no run of free loopback ports")
 
 
 def run_demo(directory, base_port):
