@@ -132,6 +132,9 @@ def test_tokens_and_keys(tmp_path):
     assert statuses == {old: "revoked", new: "active"}
     bad = run("node", "revoke-key", directory, "nope", "--compromised-since", "2026-01-01T00:00:00Z", ok=False)
     assert bad.exit_code == 1 and "not a key of node" in bad.output
+    # one kid in 64 starts with '-': still read as the KID argument
+    bad = run("node", "revoke-key", directory, "-U" + old[2:], "--compromised-since", "2026-01-01T00:00:00Z", ok=False)
+    assert bad.exit_code == 1 and "not a key of node" in bad.output
 
 
 def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):

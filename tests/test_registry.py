@@ -243,6 +243,21 @@ def test_offline_rotation_with_a_new_key(registry_dir, tmp_path):
     assert keys[1]["kid"] == new.kid
 
 
+def test_a_key_id_that_starts_with_a_dash_is_an_argument_not_an_option(registry_dir, tmp_path):
+    # base64url thumbprints start with '-' for one key in 64
+    dash = next(key for key in iter(SigningKey.generate, None) if key.kid.startswith("-"))
+    init_node(tmp_path / "node", node_id="biorn", name="BioRN", country="DE", region="DE1",
+              base_url="http://127.0.0.1:9")
+    run("registry", "add", registry_dir, join(tmp_path / "node", tmp_path), "--offline")
+    run("registry", "rotate-node-key", registry_dir, "biorn", "--offline", "--new-key", dash.public.multibase)
+    run("registry", "revoke-node-key", registry_dir, "biorn", dash.kid, "--compromised-since", "2026-01-01T00:00:00Z")
+    assert current(registry_dir).key_status("biorn", dash.kid) == "revoked"
+    # an unknown option is still refused, not taken for a key id
+    result = CliRunner().invoke(cli, ["registry", "revoke-node-key", str(registry_dir), "biorn", dash.kid,
+                                      "--compromised-sinc", "2026-01-01T00:00:00Z"])
+    assert result.exit_code == 2
+
+
 def test_suspend_activate_remove_and_history(registry_dir, tmp_path):
     init_node(tmp_path / "node", node_id="biopro", name="BIOPRO", country="DE", region="DE1",
               base_url="http://127.0.0.1:9")

@@ -200,7 +200,8 @@ def rotate_key(directory):
     click.echo(new)
 
 
-@node.command("revoke-key")
+# A kid is base64url: one in 64 starts with '-', which must not be read as an option.
+@node.command("revoke-key", context_settings={"ignore_unknown_options": True})
 @directory_argument
 @click.argument("kid")
 @click.option("--compromised-since", required=True, help="RFC 3339 time from which the key is not to be trusted.")

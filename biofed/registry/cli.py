@@ -151,7 +151,8 @@ def rotate_node_key(directory, node_id, new_key, statement, from_node, offline, 
     _changed(document, f"node {node_id} now signs with key {', '.join(active)}")
 
 
-@registry.command("revoke-node-key")
+# A kid is base64url: one in 64 starts with '-', which must not be read as an option.
+@registry.command("revoke-node-key", context_settings={"ignore_unknown_options": True})
 @registry_dir
 @click.argument("node_id", metavar="NODE")
 @click.argument("kid", metavar="KID")
