@@ -487,9 +487,12 @@ class _Run:
         # delete more than it has entries nor more than the node has records.
         # Only when the bound allows a quarantine are verified pages spooled until
         # the run is complete; otherwise each page is committed as it is verified.
-        held_rows = self.conn.execute("SELECT count(*) FROM records WHERE node_id = ?", (node_id,)).fetchone()[0]
-        most = min(pending, held_rows)
-        may_quarantine = node_id not in self.accept and most >= s.mass_delete_min and most > s.max_delete_share * held_count
+        may_quarantine = (node_id not in self.accept and pending >= s.mass_delete_min
+                          and pending > s.max_delete_share * held_count)
+        if may_quarantine:  # only then is the count (a scan of the node's index) worth it
+            held_rows = self.conn.execute("SELECT count(*) FROM records WHERE node_id = ?", (node_id,)).fetchone()[0]
+            most = min(pending, held_rows)
+            may_quarantine = most >= s.mass_delete_min and most > s.max_delete_share * held_count
         deleting: set[str] = set()
         failure: Exception | None = None
         pages = _PageStream(self, client, node_id, keys, cp, cursor, frontier, parallel)
