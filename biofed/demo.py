@@ -238,8 +238,9 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
                    "counts": counts, "harvest": report.summary(), "seconds": round(time.monotonic() - started, 1)}
         (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         _say(f"Built in {summary['seconds']} s: "
-             f"{sum(c.get('actors', 0) for c in counts.values())} actors and "
-             f"{sum(c.get('projects', 0) for c in counts.values())} projects from {len(counts)} nodes.", quiet)
+             f"{sum(c.get('actors', 0) for c in counts.values())} actors, "
+             f"{sum(c.get('projects', 0) for c in counts.values())} projects and "
+             f"{sum(c.get('offers', 0) for c in counts.values())} offers from {len(counts)} nodes.", quiet)
         if not quiet:
             click.echo("\nNodes:")
             for node in nodes:

@@ -103,6 +103,41 @@ def test_actors_are_on_the_map_and_projects_cross_borders(demo):
     assert query(db, "SELECT count(*) FROM projects WHERE cross_border = 1")[0][0] > 10
 
 
+def test_the_seeds_questions_have_answers_on_the_demo(demo):
+    """The canned queries answer on the demo itself, through the real Datasette: the sample
+    member spreadsheet and offers (biopro-bw) carry the sectors, stages, technologies and
+    offers that ROR and CORDIS do not."""
+    import asyncio
+
+    from biofed.aggregator.serve import make_datasette
+
+    directory, _, _ = demo
+    ds = make_datasette(directory / "catalogue-public.db")
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(ds.invoke_startup())
+
+        def canned(name, **params):
+            response = loop.run_until_complete(ds.client.get(f"/catalogue/{name}.json", params={**params, "_shape": "array"}))
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        producers = canned("actors_by_stage_and_sector_in_region", region="DE1", stage="production", sector="medtech")
+        assert [a["id"] for a in producers] == ["biopro-bw/actor/ermstal-medtech"]
+        strengths = canned("region_strengths", region="DE14")
+        assert {(s["dimension"], s["value"]) for s in strengths} >= {("sector", "red-biotech"), ("stage", "training")}
+        offers = canned("offers_for_technology", technology="organoids")
+        assert {(o["id"], o["provider"]) for o in offers} == {
+            ("biopro-bw/offer/izt-organoid-licence", "Institut für Zellsysteme Tübingen"),
+            ("biopro-bw/offer/stern-organoid-screening", "Stern Organoid Labs GmbH")}
+        assert len(canned("cross_border_projects", country="")) > 10
+        assert canned("collaborations_between_regions", a="DE1", b="FR1"), "partners across two demo regions"
+        assert [a["id"] for a in canned("search", q="organoid", country="", region="")][:2] == [
+            "biopro-bw/actor/stern-organoid", "biopro-bw/actor/izt"]
+    finally:
+        loop.close()
+
+
 def test_rerun_reuses_the_directory_and_harvests_incrementally(demo):
     directory, base_port, _ = demo
     before = query(directory / "catalogue.db", "SELECT max(seq) FROM changes")[0][0]

@@ -46,7 +46,7 @@ def _nodes() -> tuple[dict, ...]:
 
 def demo_nodes() -> list[dict]:
     """The six demo clusters: id, name, country, region (NUTS), licence, description."""
-    return [dict(node) for node in _nodes()]
+    return [{k: v for k, v in node.items() if k != "samples"} for node in _nodes()]
 
 
 def node_for_region(region: str | None) -> str | None:
@@ -73,11 +73,14 @@ def partition() -> dict[str, dict]:
     result = {}
     for node in _nodes():
         result[node["id"]] = {
-            "node": dict(node),
+            "node": {k: v for k, v in node.items() if k != "samples"},
             "imports": [
                 {"path": data_path("ror-regions.jsonl"), "format": "ror", "options": {"within": node["region"]}},
                 {"path": data_path("cordis"), "format": "cordis",
                  "options": {"within": node["region"], "actor_id_for": actor_id_for}},
+                # fictional member spreadsheets (samples/): sectors, stages, technologies and offers,
+                # which ROR and CORDIS do not carry
+                *({"path": data_path(name), "format": "csv", "options": {}} for name in node.get("samples", ())),
             ],
         }
     return result
