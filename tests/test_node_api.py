@@ -136,6 +136,65 @@ def test_openapi_and_cors(served):
     assert preflight.headers["access-control-allow-origin"] == "*"
 
 
+
+# HEAD wherever GET is served (RFC 9110 §9.3.2): same status and headers, no body.
+HEAD_PATHS = ["/.well-known/biofed-node.json", f"/records/{NODE_ID}/actor/org-1", f"/records/{NODE_ID}/actor/org-3",
+              f"/records/{NODE_ID}/actor/nothing", "/log?after=0&limit=5", "/log?after=10&limit=5", "/log?after=14",
+              "/log?limit=0", "/checkpoint", "/schemas/actor.json", "/schemas/nothing.json", "/snapshot.jsonl.gz",
+              "/log/proof/inclusion?seq=1"]
+
+
+@pytest.mark.parametrize("path", HEAD_PATHS)
+def test_head_answers_like_get_without_a_body(served, path):
+    client, _, _ = served
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code != 405
+    assert head.content == b""
+    assert dict(head.headers) == dict(get.headers)  # ETag, Content-Type, Cache-Control, Content-Length, CORS...
+    assert head.headers["access-control-allow-origin"] == "*" and int(head.headers["content-length"]) > 0
+    if get.status_code == 200 and "etag" in get.headers:
+        revalidated = client.head(path, headers={"If-None-Match": get.headers["etag"]})
+        assert revalidated.status_code == 304 and revalidated.content == b""
+        assert revalidated.headers["etag"] == get.headers["etag"]
+        assert client.head(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_head_statuses_of_the_representative_routes(served):
+    client, _, _ = served
+    for path, status in [("/.well-known/biofed-node.json", 200), (f"/records/{NODE_ID}/actor/org-1", 200),
+                         ("/log", 200), ("/checkpoint", 200), ("/schemas/actor.json", 200),
+                         (f"/records/{NODE_ID}/actor/nothing", 404), (f"/records/{NODE_ID}/actor/org-3", 410)]:
+        response = client.head(path)
+        assert response.status_code == status and response.content == b"", path
+    record = client.head(f"/records/{NODE_ID}/actor/org-1", headers={"If-None-Match": '"1"'})
+    assert record.status_code == 304 and record.headers["etag"] == '"1"'
+    full_page = client.head("/log?after=0&limit=5")
+    assert full_page.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert full_page.headers["content-encoding"] == "gzip"  # what GET would send, Accept-Encoding honoured
+    assert client.head("/schemas/actor.json").headers["content-type"] == "application/schema+json"
+
+
+def test_head_never_writes_and_write_routes_are_unchanged(served):
+    client, token, _ = served
+    before = client.get("/log?limit=1000").content
+    record = f"/records/{NODE_ID}/actor/org-1"
+    body = orjson.dumps(actors(1, start=80)[0])
+    # a HEAD is only ever the GET it stands for, even with a token, a body and If-Match
+    refused = client.request("HEAD", "/records", content=body, headers=auth(token))
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert client.request("HEAD", record, content=body, headers={**auth(token), "If-Match": '"1"'}).status_code == 200
+    assert client.get("/log?limit=1000").content == before and client.get(record).json()["version"] == 1
+    # methods a GET-only path does not serve: still 405, and the Allow list names HEAD beside GET
+    refused = client.post("/log", content=body, headers=auth(token))
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    # HEAD stays out of the OpenAPI description (the fuzzed contract is the GET/POST/PUT/DELETE one)
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [path for path, item in paths.items() if "head" in item]
+    # the writes themselves answer as before
+    created = client.post("/records", content=body, headers=auth(token))
+    assert created.status_code == 201 and created.content and created.headers["etag"] == '"1"'
+    assert client.delete(created.headers["location"], headers=auth(token)).status_code == 200
+
 def test_write_api_create_update_delete(served):
     client, token, _ = served
     content = actors(1, start=50)[0]

@@ -331,6 +331,32 @@ def test_server_serves_current_history_and_etags(registry_dir):
         assert "version 3 verified" in run("registry", "verify", f"{base_url}/registry.json", "--key", key).output
 
 
+
+def test_server_answers_head_like_get_without_a_body(registry_dir):
+    """HEAD wherever GET is served (RFC 9110 §9.3.2), through a real uvicorn server."""
+    run("registry", "sign", registry_dir)
+    with serving(lambda base_url: create_registry_app(registry_dir)) as base_url, httpx.Client(base_url=base_url) as http:
+        for path, status in [("/registry.json", 200), ("/registry/1.json", 200), ("/registry/versions", 200),
+                             ("/.well-known/biofed-registry.json", 200), ("/registry/9.json", 404),
+                             ("/registry/x.json", 404)]:
+            get, head = http.get(path), http.head(path)
+            assert head.status_code == get.status_code == status, path
+            assert head.content == b"", path
+            assert {**head.headers, "date": ""} == {**get.headers, "date": ""}, path
+            assert int(head.headers["content-length"]) == len(get.content) > 0, path
+        head = http.head("/registry.json")
+        assert head.headers["etag"] == '"2"' and head.headers["cache-control"] == "no-cache"
+        assert head.headers["content-type"] == "application/json"
+        assert head.headers["access-control-allow-origin"] == "*"
+        revalidated = http.head("/registry.json", headers={"If-None-Match": '"2"'})
+        assert revalidated.status_code == 304 and revalidated.headers["etag"] == '"2"'
+        first = http.head("/registry/1.json")
+        assert "immutable" in first.headers["cache-control"]
+        assert http.head("/registry/1.json", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+        refused = http.post("/registry.json", content=b"{}")
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    assert RegistryStore.open(registry_dir).versions() == [1, 2]  # nothing was signed or written
+
 def test_biofed_verify_with_registry(run_node, registry_dir, tmp_path):
     node_dir, base_url = run_node()
     run("registry", "add", registry_dir, join(node_dir, tmp_path))

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from biofed.node.store import Node, NodeError, RecordInvalid, RecordNotFound
+from biofed.serving import HeadLikeGet
 from biofed.trust import jsonprofile
 from biofed.trust.canonical import canonicalize
 from biofed.trust.jsonprofile import MAX_RECORD_BYTES
@@ -189,6 +190,7 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
                        allow_headers=["If-None-Match"], expose_headers=["ETag", "BioFed-Tree-Size"])
 
     app.add_middleware(OpenToEveryOrigin)
+    app.add_middleware(HeadLikeGet)  # outermost: every layer inside sees the GET a HEAD stands for
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):

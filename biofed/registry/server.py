@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from biofed.registry.store import HISTORY_DIR, REGISTRY_FILE, RegistryStore
+from biofed.serving import HeadLikeGet
 
 JSON = "application/json"
 
@@ -37,6 +38,7 @@ def create_app(directory) -> FastAPI:
     app = FastAPI(title=f"BioFed registry {store.name}",
                   description="The signed list of BioFed nodes and their keys (docs/protocol.md §7).")
     app.state.store = store
+    app.add_middleware(HeadLikeGet)  # HEAD wherever GET is served
 
     def not_found(message: str) -> JSONResponse:
         return JSONResponse({"error": "not-found", "message": message, "errors": []}, status_code=404)
