@@ -62,7 +62,10 @@ DEFAULT_LICENCES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "ODbL-1.0")
 class HarvestSettings:
     """How a harvest behaves. Defaults suit an hourly harvest of a few hundred nodes."""
 
-    concurrency: int = 8  # nodes whose log pages are harvested at the same time
+    # Nodes whose log pages are harvested at the same time; None = as many as pages in flight.
+    # More would not fetch more (every page holds one of those slots) but each node in progress
+    # holds its own buffers: 20 x 10,000 records peaked at 110 MiB with 8, 99 MiB with 4, as fast.
+    concurrency: int | None = None
     checkpoint_concurrency: int = 64  # small GET /checkpoint requests in flight at the same time
     page_size: int = 1000  # log entries per request (the protocol's maximum)
     max_age: timedelta = timedelta(hours=1)  # oldest acceptable checkpoint
@@ -284,11 +287,13 @@ class _Run:
         nodes = self.registry.nodes()
         self._sync_nodes(nodes)
         s = self.settings
-        self.http = shared_client(s.connect_timeout, connections=max(s.checkpoint_concurrency, s.concurrency))
-        self.checkpoint_slots = asyncio.Semaphore(max(1, s.checkpoint_concurrency))
-        self.node_slots = asyncio.Semaphore(max(1, s.concurrency))
         workers = s.workers if s.workers is not None else (os.cpu_count() or 1)
-        self.page_slots = asyncio.Semaphore(max(2, s.pages_in_flight or (max(workers, 1) + 2)))
+        pages_in_flight = max(2, s.pages_in_flight or (max(workers, 1) + 2))
+        concurrency = max(1, s.concurrency or pages_in_flight)
+        self.http = shared_client(s.connect_timeout, connections=max(s.checkpoint_concurrency, concurrency))
+        self.checkpoint_slots = asyncio.Semaphore(max(1, s.checkpoint_concurrency))
+        self.node_slots = asyncio.Semaphore(concurrency)
+        self.page_slots = asyncio.Semaphore(pages_in_flight)
 
         async def one(node):
             result = await self.node(node)
