@@ -191,8 +191,11 @@ def main(argv=None) -> None:
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--unchanged-nodes", type=int, default=100)
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=INT",
+                        help="A HarvestSettings field for every harvest of the run, e.g. concurrency=8.")
     parser.add_argument("--serve", nargs="*")
     args = parser.parse_args(argv)
+    settings = {name: int(value) for name, value in (item.split("=", 1) for item in args.setting)}
     if args.serve is not None:
         return serve_many(args.serve)
     work = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
@@ -208,22 +211,22 @@ def main(argv=None) -> None:
     small = node_dirs(1, args.records, prefix="m")
     one = Network(small, work)
     try:
-        _, _, rss_small = timed_harvest(one.registry, work / "small.db")
+        _, _, rss_small = timed_harvest(one.registry, work / "small.db", **settings)
     finally:
         one.close()
     net = Network(copies, work)
     try:
         total = args.nodes * args.records
-        secs, summary, rss_full = timed_harvest(net.registry, work / "full.db")
+        secs, summary, rss_full = timed_harvest(net.registry, work / "full.db", **settings)
         print(f"(a) full harvest: {total} records in {secs:.1f} s = {total / secs:,.0f} records/s; {summary}; peak RSS {rss_full / 1024:.0f} MiB", flush=True)
         n, bare = bare_verify(copies)
         print(f"(b) bare canonicalise+verify loop: {n / bare:,.0f} records/s  -> (a)/(b) = {(total / secs) / (n / bare):.2f}", flush=True)
         n, naive = naive_ingest(net.urls, work / "naive.db")
         print(f"(c) naive unverified ingest: {n / naive:,.0f} records/s  -> (a)/(c) = {(total / secs) / (n / naive):.2f}", flush=True)
-        again, summary, _ = timed_harvest(net.registry, work / "full.db")
+        again, summary, _ = timed_harvest(net.registry, work / "full.db", **settings)
         print(f"unchanged re-harvest of {args.nodes} nodes: {again * 1000:.0f} ms; {summary['nodes']}", flush=True)
         changed = change_share(copies, 0.01)
-        inc, summary, _ = timed_harvest(net.registry, work / "full.db")
+        inc, summary, _ = timed_harvest(net.registry, work / "full.db", **settings)
         print(f"after {changed} records (1 %) changed: {inc:.2f} s = {inc / secs:.1%} of the full harvest; {summary['nodes']}", flush=True)
     finally:
         net.close()
@@ -231,8 +234,8 @@ def main(argv=None) -> None:
     tiny = node_dirs(args.unchanged_nodes, 20, prefix="u")
     many = Network(tiny, work)
     try:
-        timed_harvest(many.registry, work / "many.db")
-        secs, summary, _ = timed_harvest(many.registry, work / "many.db")
+        timed_harvest(many.registry, work / "many.db", **settings)
+        secs, summary, _ = timed_harvest(many.registry, work / "many.db", **settings)
         print(f"unchanged re-harvest of {args.unchanged_nodes} nodes: {secs * 1000:.0f} ms wall; {summary['nodes']}", flush=True)
     finally:
         many.close()
