@@ -111,5 +111,8 @@ def test_ports_volumes_and_urls_line_up():
 
 def test_dockerfile_installs_the_package_and_runs_biofed():
     text = (DOCKER / "Dockerfile").read_text()
-    assert "pip install ." in text and 'ENTRYPOINT ["biofed"]' in text
+    assert "pip install -c requirements.lock ." in text and 'ENTRYPOINT ["biofed"]' in text
+    # every file the build copies is in the repository (the build context is its root)
+    copied = [name for line in text.splitlines() if line.startswith("COPY ") for name in line.split()[1:-1]]
+    assert "requirements.lock" in copied and all((DOCKER.parent / name).exists() for name in copied), copied
     assert "USER biofed" in text  # never root

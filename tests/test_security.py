@@ -12,6 +12,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -250,13 +251,48 @@ def test_private_keys_never_leave_the_key_file(tmp_path):
 # --- known vulnerabilities in the dependencies
 
 
+LOCK = Path(__file__).resolve().parent.parent / "requirements.lock"
+
+
+def locked_requirements():
+    """The pins of requirements.lock that apply here (their environment markers hold)."""
+    from packaging.requirements import Requirement
+
+    lines = [line.strip() for line in LOCK.read_text().splitlines()]
+    requirements = [Requirement(line) for line in lines if line and not line.startswith("#")]
+    return [r for r in requirements if r.marker is None or r.marker.evaluate()]
+
+
+def test_the_environment_is_the_locked_one():
+    """What the tests run with is what requirements.lock pins (and pip-audit checks)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.utils import canonicalize_name
+
+    pins = locked_requirements()
+    assert len(pins) > 50 and all(len(r.specifier) == 1 and next(iter(r.specifier)).operator == "==" for r in pins)
+    differing = []
+    for requirement in pins:
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            installed = None
+        if installed is None or installed not in requirement.specifier:
+            differing.append((canonicalize_name(requirement.name), str(requirement.specifier), installed))
+    assert differing == [], f"installed versions differ from requirements.lock (run `make test`, or `make lock` after changing pyproject.toml): {differing}"
+
+
 @pytest.mark.slow
 def test_dependencies_have_no_known_vulnerabilities(tmp_path):
-    """pip-audit of the installed (pinned) environment; skipped, saying why, only when the service is unreachable."""
+    """pip-audit of requirements.lock; skipped, saying why, when the vulnerability service cannot answer.
+
+    A dependency the service could not look up is not a clean one: if none could
+    be audited the test skips with the service's answer, if only some, it fails.
+    """
     if shutil.which("pip-audit", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("pip-audit is not installed (pip install -e '.[test]')")
-    command = [os.path.join(os.path.dirname(sys.executable), "pip-audit"), "--local", "--progress-spinner", "off",
-               "--skip-editable", "--format", "json", "--cache-dir", str(tmp_path / "cache")]
+    command = [os.path.join(os.path.dirname(sys.executable), "pip-audit"), "--requirement", str(LOCK), "--no-deps",
+               "--disable-pip", "--progress-spinner", "off", "--format", "json", "--cache-dir", str(tmp_path / "cache")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     unreachable = ("ConnectionError", "Max retries exceeded", "Name or service not known", "Temporary failure",
                    "Failed to establish", "timed out", "ProxyError", "SSLError")
@@ -264,6 +300,12 @@ def test_dependencies_have_no_known_vulnerabilities(tmp_path):
             word in result.stderr for word in unreachable):
         pytest.skip(f"the vulnerability service is unreachable from here: {result.stderr.strip().splitlines()[-1]}")
     report = json.loads(result.stdout)
-    found = [(d["name"], d["version"], v["id"], v.get("fix_versions")) for d in report["dependencies"]
+    dependencies = report["dependencies"]
+    assert len(dependencies) > 50
+    not_audited = [d for d in dependencies if d.get("skip_reason")]
+    if len(not_audited) == len(dependencies):
+        pytest.skip(f"the vulnerability service could not look up any dependency: {not_audited[0]['skip_reason']}")
+    assert not_audited == [], f"dependencies that could not be audited: {not_audited}"
+    found = [(d["name"], d["version"], v["id"], v.get("fix_versions")) for d in dependencies
              for v in d.get("vulns", [])]
     assert found == [], f"known vulnerabilities: {found}"
