@@ -15,28 +15,22 @@ full-budget command is in SECURITY.md.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from fuzzing import CONFORMANCE, EXAMPLES, assert_enough_cases, declared_operations
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
     ignored_auth,
     negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
 )
 from test_node_support import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 from biofed.node.samples import sample_actor
 
-EXAMPLES = int(os.environ.get("BIOFED_FUZZ_EXAMPLES", "40"))
 MIN_CASES = 1000 if EXAMPLES >= 40 else 0  # the CI floor; a smaller local budget is allowed to fall short
 
 OPERATIONS = [
@@ -52,8 +46,6 @@ OPERATIONS = [
     "PUT /records/{record_id}",
     "DELETE /records/{record_id}",
 ]
-CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-               response_schema_conformance]
 CASES: Counter = Counter()
 
 
@@ -71,8 +63,7 @@ def api(tmp_path_factory):
 
 def test_every_route_is_fuzzed(api):
     schema, _ = api
-    declared = sorted(result.ok().label for result in schema.get_all_operations())
-    assert declared == sorted(OPERATIONS), "a new route needs its place in OPERATIONS"
+    assert declared_operations(schema) == sorted(OPERATIONS), "a new route needs its place in OPERATIONS"
 
 
 # Nothing to make invalid (no parameters, or only a path string any value of which is valid): positive only.
@@ -116,12 +107,7 @@ def test_fuzz_operation(api, label, with_token, mode):
 @pytest.mark.slow
 def test_enough_cases_were_generated():
     """At least 1,000 generated cases in CI (runs after the fuzz tests of this module)."""
-    expected = len(RUNS)
-    if len(CASES) < expected:
-        pytest.skip(f"only {len(CASES)} of {expected} fuzz runs ran in this session (a selection)")
-    total = sum(CASES.values())
-    print(f"{total} generated cases over {len(CASES)} runs")
-    assert total >= MIN_CASES, CASES
+    assert_enough_cases(CASES, RUNS, MIN_CASES)
 
 
 def test_happy_paths_conform(api):
