@@ -264,7 +264,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS [{table}_ad] AFTER DELETE ON [{table}] BEGIN
   INSERT INTO [{fts}] ([{fts}], rowid, {cols}) VALUES('delete', old.rowid, {old});
 END;
-CREATE TRIGGER IF NOT EXISTS [{table}_au] AFTER UPDATE ON [{table}] BEGIN
+CREATE TRIGGER IF NOT EXISTS [{table}_au] AFTER UPDATE OF {cols} ON [{table}] BEGIN
   INSERT INTO [{fts}] ([{fts}], rowid, {cols}) VALUES('delete', old.rowid, {old});
   INSERT INTO [{fts}] (rowid, {cols}) VALUES (new.rowid, {new});
 END;
@@ -284,6 +284,23 @@ def _statements(script: str) -> Iterable[str]:
         buffer = ""
 
 
+_TRIGGER = re.compile(r"CREATE TRIGGER IF NOT EXISTS \[(\w+)\]")
+
+
+def _replace_changed_trigger(conn: sqlite3.Connection, statement: str) -> None:
+    """Drop a trigger whose stored SQL differs from this CREATE TRIGGER IF NOT EXISTS, so that it is recreated.
+
+    A catalogue written by an older version then gets the current trigger (e.g.
+    the full-text update trigger that fires only when an indexed column changes).
+    """
+    match = _TRIGGER.match(statement)
+    if not match:
+        return
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (match[1],)).fetchone()
+    if row and row[0] != statement.replace("IF NOT EXISTS ", "", 1).rstrip(";"):
+        conn.execute(f"DROP TRIGGER [{match[1]}]")
+
+
 def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits.
 
@@ -295,6 +312,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
         script += INDEXES
     script += "".join(_fts_sql(t, c, triggers=not bulk) for t, c in FTS_COLUMNS.items())
     for statement in _statements(script):
+        _replace_changed_trigger(conn, statement)
         conn.execute(statement)
     if conn.execute("SELECT count(*) FROM regions").fetchone()[0] == 0:
         # One transaction, not one autocommit (and fsync) per region; inside a caller's transaction, join it.
@@ -677,11 +695,106 @@ def _touch(conn: sqlite3.Connection, ids) -> None:
     conn.executemany("INSERT OR IGNORE INTO finalise_touched (id) VALUES (?)", [(i,) for i in ids])
 
 
-def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_at: str) -> None:
-    """Replace all flattened rows of many records at once (`flatten` output; distinct ids; None skipped).
+_TABLES = {"Actor": "actors", "Project": "projects", "Offer": "offers"}
+_COLUMN_NAMES = {kind: tuple(c.strip() for c in columns.split(","))
+                 for kind, columns in (("Actor", ACTOR_COLUMNS), ("Project", PROJECT_COLUMNS), ("Offer", OFFER_COLUMNS))}
+# Columns finalise derives from other rows: an update leaves them to it (the record is touched).
+_DERIVED = {"Project": {"regions"}}
+_FIRST_SEEN = {kind: names.index("first_seen") for kind, names in _COLUMN_NAMES.items()}
+_COMPARED = {kind: tuple(i for i, c in enumerate(names) if c not in _DERIVED.get(kind, ()))
+             for kind, names in _COLUMN_NAMES.items()}
+_PARTICIPATION_COLUMNS = "project_id, position, actor_ref, partner_name, partner_country, role, contribution_eur, ror, pic"
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-    One DELETE per table for the replaced rows and one executemany per table for
-    the new ones, instead of a dozen statements per record.
+
+def _nocase_unique(values: list) -> frozenset:
+    """What a COLLATE NOCASE primary key keeps of these values: the first of each ASCII-case-folded spelling."""
+    kept: dict = {}
+    for value in values:
+        kept.setdefault(value.translate(_ASCII_FOLD) if isinstance(value, str) else value, value)
+    return frozenset(kept.values())
+
+
+def _held(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str, int, tuple]]:
+    """{id: (kind, rowid, full row)} of the ids that already have a row in actors, projects or offers."""
+    held: dict[str, tuple[str, int, tuple]] = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for kind, table in _TABLES.items():
+            sql = f"SELECT rowid, {', '.join(_COLUMN_NAMES[kind])} FROM {table} WHERE id IN ({marks})"
+            for row in conn.execute(sql, chunk):
+                held[row[1]] = (kind, row[0], tuple(row[1:]))
+    return held
+
+
+def _has_fts_triggers(conn: sqlite3.Connection) -> bool:
+    """False during a bulk load (bulk_begin dropped the triggers)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'actors_ai'").fetchone() is not None
+
+
+# FTS5 flushes its pending terms to a new segment at every statement savepoint, and
+# executemany runs one statement per row: a page of 500 updates through the triggers
+# wrote ~500 one-document segments and the merges that follow (9 FTS pages per
+# record). Rows are therefore staged in a temporary table and written with ONE
+# INSERT ... SELECT or UPDATE ... FROM per table, in ascending rowid order (FTS5 also
+# flushes when rowids go backwards): one segment per table per page.
+_STAGE_WIDTH = max(len(names) for names in _COLUMN_NAMES.values())
+_STAGE = (f"CREATE TEMP TABLE IF NOT EXISTS biofed_stage (rid INTEGER, "
+          f"{', '.join(f'c{i}' for i in range(_STAGE_WIDTH))})")
+
+
+def _staged_write(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    """Run `sql` (reading temp.biofed_stage as s, in rowid order) once over `rows` = [(rid, c0, c1, ...)]."""
+    conn.execute(_STAGE)
+    width = len(rows[0]) - 1
+    conn.executemany(f"INSERT INTO temp.biofed_stage (rid, {', '.join(f'c{i}' for i in range(width))})"
+                     f" VALUES (?{', ?' * width})", rows)
+    conn.execute(sql)
+    conn.execute("DELETE FROM temp.biofed_stage")
+
+
+def _insert_rows(conn: sqlite3.Connection, kind: str, rows: list[tuple], staged: bool) -> None:
+    if not staged:
+        conn.executemany(_INSERT[kind], rows)
+        return
+    names = _COLUMN_NAMES[kind]
+    _staged_write(conn, f"INSERT INTO {_TABLES[kind]} ({', '.join(names)})"
+                        f" SELECT {', '.join(f's.c{i}' for i in range(len(names)))} FROM temp.biofed_stage s ORDER BY s.rowid",
+                  [(None, *row) for row in rows])
+
+
+def _update_rows(conn: sqlite3.Connection, kind: str, changed: tuple, rows: list[tuple], staged: bool) -> None:
+    """rows = [(rowid, new values of the changed columns...)]"""
+    names = _COLUMN_NAMES[kind]
+    rows.sort()
+    if not staged:
+        conn.executemany(f"UPDATE {_TABLES[kind]} SET {', '.join(f'{names[i]} = ?' for i in changed)} WHERE rowid = ?",
+                         [(*row[1:], row[0]) for row in rows])
+        return
+    # s is scanned in its insertion (ascending rowid) order; each target row is found by rowid.
+    _staged_write(conn, f"UPDATE {_TABLES[kind]} SET {', '.join(f'{names[i]} = s.c{n}' for n, i in enumerate(changed))}"
+                        f" FROM temp.biofed_stage s WHERE {_TABLES[kind]}.rowid = s.rid", rows)
+
+
+def _grouped(conn: sqlite3.Connection, sql: str, ids: list[str]) -> dict[str, list[tuple]]:
+    """Rows of `sql` (its first column an id, one IN list) grouped by that id."""
+    grouped: dict[str, list[tuple]] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk):
+            grouped.setdefault(row[0], []).append(tuple(row))
+    return grouped
+
+
+def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_at: str) -> None:
+    """Insert or update all flattened rows of many records at once (`flatten` output; distinct ids; None skipped).
+
+    A record already in the catalogue is updated in place, and only where it
+    changed: an UPDATE sets just the columns whose values differ (SQLite then
+    leaves every index on the other columns, and the full-text index unless a
+    text column changed, untouched), and a junction table's rows for that
+    record are replaced only when they differ. An incremental harvest thus
+    writes a few pages per changed record instead of rewriting every index.
+    New records are inserted with one executemany per table.
     """
     flats = [f for f in flats if f is not None]
     if not flats:
@@ -690,39 +803,99 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
         node = dict(node)
     deltas: dict = {}
     ids = [f[1] for f in flats]
-    first_seen = _clear_many(conn, ids, deltas)
+    held = _held(conn, ids)
+    # A record whose type changed (its row is in another table) is cleared and inserted afresh.
+    moved = [f[1] for f in flats if f[1] in held and held[f[1]][0] != f[0]]
+    if moved:
+        _clear_many(conn, moved, deltas)
+        for record_id in moved:
+            del held[record_id]
+    held_actors = [i for i, (kind, _, _) in held.items() if kind == "Actor"]
+    old_sectors = _grouped(conn, "SELECT actor_id, sector, country, region, actor_type FROM actor_sectors"
+                                 " WHERE actor_id IN ({marks})", held_actors)
+    old_stages = _grouped(conn, "SELECT actor_id, stage, country, region, actor_type FROM actor_value_chain"
+                                " WHERE actor_id IN ({marks})", held_actors)
+    old_actor_tech = _grouped(conn, "SELECT actor_id, technology FROM actor_technologies WHERE actor_id IN ({marks})",
+                              held_actors)
+    old_participations = _grouped(conn, f"SELECT {_PARTICIPATION_COLUMNS} FROM participations"
+                                        " WHERE project_id IN ({marks}) ORDER BY project_id, position",
+                                  [i for i, (kind, _, _) in held.items() if kind == "Project"])
+    old_offer_tech = _grouped(conn, "SELECT offer_id, technology FROM offer_technologies WHERE offer_id IN ({marks})",
+                              [i for i, (kind, _, _) in held.items() if kind == "Offer"])
     node_id = node.get("id")
     base_url = (node.get("base_url") or node.get("baseUrl") or "").rstrip("/")
     attribution = node.get("attribution") or (f"© {node['name']}" if node.get("name") else None)
     licence = node.get("licence")
-    rows: dict[str, list] = {"Actor": [], "Project": [], "Offer": []}
+    inserts: dict[str, list] = {"Actor": [], "Project": [], "Offer": []}
+    updates: dict[tuple, list] = {}  # (kind, changed column positions) -> [(rowid, new values...)]
+    junction_clear: dict[str, list] = {}  # table -> ids whose rows are replaced
     sectors, stages, actor_tech, participations, offer_tech = [], [], [], [], []
+
+    def count(key, n):
+        deltas[key] = deltas.get(key, 0) + n
+
     for flat in flats:
         kind, record_id, version, date_modified, row = flat[:5]
-        rows[kind].append((*row, node_id, licence, attribution, version, date_modified,
-                           first_seen.get(record_id) or verified_at, verified_at, 0, None,
-                           f"{base_url}/records/{record_id}" if base_url else None))
+        old = held.get(record_id)
+        full = (*row, node_id, licence, attribution, version, date_modified,
+                old[2][_FIRST_SEEN[kind]] if old else verified_at, verified_at, 0, None,
+                f"{base_url}/records/{record_id}" if base_url else None)
+        if old is None:
+            inserts[kind].append(full)
+        else:
+            changed = tuple(i for i in _COMPARED[kind] if full[i] != old[2][i])
+            if changed:
+                updates.setdefault((kind, changed), []).append((old[1], *(full[i] for i in changed)))
         if kind == "Actor":
             actor_type, country, region = row[4], row[5], row[6]
-            region_key = region if region is not None else ""
-            key = (region_key, "", "")
-            deltas[key] = deltas.get(key, 0) + 1
-            for s in flat[5]:
-                sectors.append((record_id, s, country, region, actor_type))
-                key = (region_key, "sector", s)
-                deltas[key] = deltas.get(key, 0) + 1
-            for s in flat[6]:
-                stages.append((record_id, s, country, region, actor_type))
-                key = (region_key, "stage", s)
-                deltas[key] = deltas.get(key, 0) + 1
-            actor_tech.extend((record_id, t) for t in flat[7])
+            new_sectors = [(record_id, s, country, region, actor_type) for s in flat[5]]
+            new_stages = [(record_id, s, country, region, actor_type) for s in flat[6]]
+            was_sectors = old_sectors.get(record_id, [])
+            was_stages = old_stages.get(record_id, [])
+            old_region = old[2][6] if old else None
+            if old is None or old_region != region:
+                if old is not None:
+                    count((old_region if old_region is not None else "", "", ""), -1)
+                count((region if region is not None else "", "", ""), 1)
+            for table, dimension, new, was, into in (("actor_sectors", "sector", new_sectors, was_sectors, sectors),
+                                                     ("actor_value_chain", "stage", new_stages, was_stages, stages)):
+                if set(new) == set(was):
+                    continue
+                if was:
+                    junction_clear.setdefault(table, []).append(record_id)
+                    for _, value, _, was_region, _ in was:
+                        count((was_region if was_region is not None else "", dimension, value), -1)
+                for _, value, _, _, _ in new:
+                    count((region if region is not None else "", dimension, value), 1)
+                into.extend(new)
+            technologies = _nocase_unique(flat[7])
+            was = frozenset(t for _, t in old_actor_tech.get(record_id, []))
+            if technologies != was:
+                if was:
+                    junction_clear.setdefault("actor_technologies", []).append(record_id)
+                actor_tech.extend((record_id, t) for t in flat[7])
         elif kind == "Project":
-            participations.extend(flat[5])
+            if flat[5] != old_participations.get(record_id, []):
+                if record_id in old_participations:
+                    junction_clear.setdefault("participations", []).append(record_id)
+                participations.extend(flat[5])
         else:
-            offer_tech.extend((record_id, t) for t in flat[5])
-    for kind, kind_rows in rows.items():
+            technologies = _nocase_unique(flat[5])
+            was = frozenset(t for _, t in old_offer_tech.get(record_id, []))
+            if technologies != was:
+                if was:
+                    junction_clear.setdefault("offer_technologies", []).append(record_id)
+                offer_tech.extend((record_id, t) for t in flat[5])
+    for table, table_ids in junction_clear.items():
+        key = "project_id" if table == "participations" else "offer_id" if table == "offer_technologies" else "actor_id"
+        for chunk in _chunks(table_ids):
+            conn.execute(f"DELETE FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk)
+    staged = _has_fts_triggers(conn)
+    for (kind, changed), values in updates.items():
+        _update_rows(conn, kind, changed, values, staged)
+    for kind, kind_rows in inserts.items():
         if kind_rows:
-            conn.executemany(_INSERT[kind], kind_rows)
+            _insert_rows(conn, kind, kind_rows, staged)
     for sql, values in ((_INSERT_SECTORS, sectors), (_INSERT_STAGES, stages), (_INSERT_ACTOR_TECH, actor_tech),
                         (_INSERT_PARTICIPATIONS, participations), (_INSERT_OFFER_TECH, offer_tech)):
         if values:

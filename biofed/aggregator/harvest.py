@@ -691,9 +691,15 @@ class _PageBatch:
         if self.cat_del:
             self.catalogue.delete_records(conn, self.cat_del)
         if self.record_put:
+            # An upsert, not INSERT OR REPLACE: a held record is updated in place (same rowid), and
+            # node_id, fixed by the id's namespace, is not set again, so its index is not rewritten.
             conn.executemany(
-                "INSERT OR REPLACE INTO records (id, node_id, type, version, date_modified, verified_at, signed_json,"
-                " record_url, stale, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)", self.record_put)
+                "INSERT INTO records (id, node_id, type, version, date_modified, verified_at, signed_json,"
+                " record_url, stale, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)"
+                " ON CONFLICT (id) DO UPDATE SET type = excluded.type, version = excluded.version,"
+                " date_modified = excluded.date_modified, verified_at = excluded.verified_at,"
+                " signed_json = excluded.signed_json, record_url = excluded.record_url, stale = 0, stale_since = NULL",
+                self.record_put)
         for chunk in _chunks(self.tomb_del):
             conn.execute(f"DELETE FROM tombstones WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         if self.cat_put:
