@@ -116,3 +116,43 @@ def test_any_single_byte_change_fails(data):
         return  # e.g. an escape that decodes to the same value: same document
     with pytest.raises(proofs.ProofError):
         proofs.verify(changed, key.public)
+
+
+def test_certified_documents_verify_without_the_canonical_guard(w3c):
+    """A page certified by jsonprofile.parse skips the JCS guard: same verdicts as the full path."""
+    from biofed.trust import jsonprofile
+
+    raw = canonicalize(w3c["signed"])
+    document, certified = jsonprofile.parse(raw)
+    assert certified
+    assert proofs.verify(document, w3c["public"], certified=True) == proofs.verify(document, w3c["public"])
+    document["credentialSubject"]["alumniOf"] = "Another School"
+    for flag in (True, False):
+        with pytest.raises(proofs.ProofError) as err:
+            proofs.verify(document, w3c["public"], certified=flag)
+        assert err.value.reason == "bad-signature"
+
+
+@settings(max_examples=80, deadline=None)
+@given(message=st.binary(max_size=200), flip=st.integers(0, 10_000), seed=st.binary(min_size=32, max_size=32))
+def test_libsodium_verification_agrees_with_openssl(message, flip, seed):
+    """PublicKey.verify (libsodium) accepts a signature exactly when cryptography (OpenSSL) does."""
+    from cryptography.exceptions import InvalidSignature
+
+    key = SigningKey.from_seed(seed)
+    openssl = key.public._key
+    signature = bytearray(key.sign(message))
+    for candidate in (bytes(signature), _flipped(signature, flip), bytes(signature[:63])):
+        try:
+            openssl.verify(candidate, message)
+            expected = True
+        except InvalidSignature:
+            expected = False
+        assert key.public.verify(candidate, message) is expected
+    assert key.public.verify(bytes(signature), message + b"x") is False
+
+
+def _flipped(signature: bytearray, position: int) -> bytes:
+    changed = bytearray(signature)
+    changed[position % 64] ^= 1 << (position // 64 % 8)
+    return bytes(changed)

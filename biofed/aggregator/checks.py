@@ -101,7 +101,8 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
     tree_size = doc.get("treeSize")
     if type(tree_size) is not int:
         raise PageError("malformed", f"log page after {after} has no integer 'treeSize'")
-    by_kid = {key.kid: key for key in keys}
+    # One PublicKey per key and page: it caches the names every proof is matched against.
+    by_kid = {key.kid: (key, PublicKey(key.raw)) for key in keys}
     entries = []
     expected = after + 1
     for item in doc["entries"]:
@@ -112,7 +113,7 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
         # A certified page holds only values whose RFC 8785 form is orjson's sorted output.
         leaf = orjson.dumps(record, option=orjson.OPT_SORT_KEYS) if certified else canonicalize(record)
         entry = Entry(seq=expected, leaf=leaf, hash=leaf_hash(leaf))
-        _check_record(node_id, by_kid, record, entry, max_record_bytes)
+        _check_record(node_id, by_kid, record, entry, max_record_bytes, certified)
         if not keep_records:
             entry.record = None
         entries.append(entry)
@@ -124,7 +125,8 @@ def _reject(entry: Entry, reason: str, message: str) -> None:
     entry.reason, entry.message = reason, message
 
 
-def _check_record(node_id: str, by_kid: dict[str, NodeKey], record: dict, entry: Entry, max_record_bytes: int) -> None:
+def _check_record(node_id: str, by_kid: dict[str, tuple[NodeKey, PublicKey]], record: dict, entry: Entry,
+                  max_record_bytes: int, certified: bool = False) -> None:
     entry.record_id = record_id = record.get("id") if isinstance(record.get("id"), str) else None
     entry.type = kind = record.get("type") if isinstance(record.get("type"), str) else None
     version = record.get("version")
@@ -146,11 +148,11 @@ def _check_record(node_id: str, by_kid: dict[str, NodeKey], record: dict, entry:
         return _reject(entry, "bad-signature", "record has no proof with a verificationMethod")
     prefix = f"urn:biofed:{node_id}#"
     kid = method[len(prefix):] if method.startswith(prefix) else None
-    key = by_kid.get(kid) if kid else None
+    key, public = by_kid.get(kid, (None, None)) if kid else (None, None)
     if key is None:
         return _reject(entry, "wrong-key", f"proof names {method!r}, not a key the registry pins for node {node_id!r}")
     try:
-        proofs.verify(record, PublicKey(key.raw))
+        proofs.verify(record, public, certified=certified)
     except proofs.ProofError as exc:
         code = "bad-signature" if exc.reason in ("bad-signature", "malformed-proof", "missing-proof") else exc.reason
         return _reject(entry, code, str(exc))

