@@ -101,8 +101,10 @@ def test_an_update_in_place_equals_inserting_the_new_version(bulk):
     fresh = _connect()
     latest = {r["id"]: r for r in FIRST + SECOND}
     _upsert(fresh, list(latest.values()), "2026-02-01T00:00:00Z")
-    # verified_at differs for the records the second harvest did not carry; everything else is equal.
+    # verified_at differs for the records the second harvest did not carry; everything else is equal
+    # once finalised (a bulk load leaves the region counts to its full finalise).
     for conn in (updated, fresh):
+        catalogue.finalise(conn)
         conn.execute("UPDATE actors SET verified_at = NULL WHERE version = 1 AND id != 'n/actor/9'")
         conn.execute("UPDATE projects SET verified_at = NULL WHERE version = 1")
     assert _content(updated) == _content(fresh)
@@ -120,37 +122,48 @@ def test_first_seen_is_kept_and_search_follows_the_new_text(updated):
                            ).fetchall() == [("crispr",), ("organ-on-chip",)]
 
 
+WATCHED = {"actors": "{row}.id", "actor_sectors": "{row}.actor_id || ' ' || {row}.sector",
+           "actor_technologies": "{row}.actor_id || ' ' || {row}.technology",
+           "participations": "{row}.project_id || ' ' || {row}.position"}
+
+
+def _watch(conn) -> None:
+    """Log every row written to the watched tables (temporary triggers, this connection only)."""
+    conn.execute("CREATE TEMP TABLE writes (tbl, op, key)")
+    for table, key in WATCHED.items():
+        for op, row in (("INSERT", "new"), ("DELETE", "old"), ("UPDATE", "new")):
+            conn.execute(f"CREATE TEMP TRIGGER watch_{table}_{op} AFTER {op} ON main.{table} BEGIN"
+                         f" INSERT INTO writes VALUES ('{table}', '{op}', {key.format(row=row)}); END")
+
+
+def _writes(conn) -> set[tuple]:
+    return set(conn.execute("SELECT tbl, op, key FROM temp.writes"))
+
+
 def test_only_changed_rows_are_rewritten():
     conn = _connect()
     _upsert(conn, FIRST, "2026-01-01T00:00:00Z")
-
-    def rowids(table, key):
-        return dict(conn.execute(f"SELECT {key}, rowid FROM {table}"))
-
-    before = {t: rowids(t, k) for t, k in (("actors", "id"), ("actor_sectors", "actor_id || sector"),
-                                           ("actor_technologies", "actor_id || technology"),
-                                           ("participations", "project_id || position"))}
+    _watch(conn)
     _upsert(conn, SECOND, "2026-02-01T00:00:00Z")
-    after = {t: rowids(t, k) for t, k in (("actors", "id"), ("actor_sectors", "actor_id || sector"),
-                                          ("actor_technologies", "actor_id || technology"),
-                                          ("participations", "project_id || position"))}
-    # Rows stay where they are: an update, not a delete and a new row.
-    assert all(after["actors"][i] == rowid for i, rowid in before["actors"].items())
-    # Junction rows of records whose facets did not change are left alone ...
-    for key in ("n/actor/0medtech", "n/actor/4pharma", "n/actor/3medtech"):
-        assert after["actor_sectors"][key] == before["actor_sectors"][key]
-    assert after["participations"]["n/project/11"] == before["participations"]["n/project/11"]
-    # ... and those that changed are replaced.
-    assert "n/actor/1pharma" not in after["actor_sectors"] and "n/actor/1diagnostics" in after["actor_sectors"]
-    assert after["actor_sectors"]["n/actor/2medtech"] != before["actor_sectors"]["n/actor/2medtech"]
-    assert "n/actor/3CRISPR" not in after["actor_technologies"] and "n/actor/3crispr" in after["actor_technologies"]
-    assert after["actor_technologies"]["n/actor/0mRNA"] == before["actor_technologies"]["n/actor/0mRNA"]
-    assert after["participations"]["n/project/01"] != before["participations"]["n/project/01"]
-    # A record that did not change at all is not written: same version, same verified_at.
+    writes = _writes(conn)
+    # Held records are updated in place, never deleted and inserted again; the new one is inserted.
+    assert {key for tbl, op, key in writes if tbl == "actors"} == {f"n/actor/{i}" for i in (0, 1, 2, 3, 4, 9)}
+    assert ("actors", "INSERT", "n/actor/9") in writes
+    assert not any(tbl == "actors" and op == "DELETE" for tbl, op, _ in writes)
+    # Junction rows are rewritten only for the records whose facets changed.
+    assert {key.split()[0] for tbl, _, key in writes if tbl == "actor_sectors"} == {"n/actor/1", "n/actor/2", "n/actor/9"}
+    assert ("actor_sectors", "DELETE", "n/actor/1 pharma") in writes
+    assert ("actor_sectors", "INSERT", "n/actor/1 diagnostics") in writes
+    assert {key.split()[0] for tbl, _, key in writes if tbl == "actor_technologies"} == {"n/actor/3", "n/actor/9"}
+    assert ("actor_technologies", "INSERT", "n/actor/3 crispr") in writes  # the first spelling wins
+    assert {key.split()[0] for tbl, _, key in writes if tbl == "participations"} == {"n/project/0"}
+    # A record that did not change at all writes nothing but its finalise mark.
     catalogue.finalise(conn)
+    conn.execute("DELETE FROM temp.writes")
     changes = conn.total_changes
     _upsert(conn, [_actor(5, 1)], "2026-01-01T00:00:00Z")
-    assert conn.total_changes - changes == 1  # its finalise_touched row only
+    assert _writes(conn) == set()
+    assert conn.total_changes - changes == 1  # its finalise_touched row
 
 
 def test_a_record_that_changes_type_moves_table(updated):

@@ -2,6 +2,8 @@ import json
 import stat
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey
 
@@ -67,3 +69,23 @@ def test_parse_a_registry_well_known_document(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"keys": "z6Mk"}))
     with pytest.raises(KeyError_, match="not a list"):
         PublicKey.parse(str(tmp_path / "bad.json"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=80), zeros=st.integers(0, 4))
+def test_b58decode_equals_the_base58_library(data, zeros):
+    import base58
+
+    from biofed.trust.keys import b58decode
+
+    data = b"\0" * zeros + data
+    text = base58.b58encode(data).decode()
+    assert b58decode(text) == base58.b58decode(text) == data
+
+
+@pytest.mark.parametrize("text", ["0zz", "zIl", "zé", "z+"])
+def test_b58decode_names_the_character_outside_the_alphabet(text):
+    from biofed.trust.keys import b58decode
+
+    with pytest.raises(ValueError, match="invalid character"):
+        b58decode(text)

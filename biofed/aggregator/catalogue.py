@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS actor_sectors (
     region TEXT,
     actor_type TEXT,
     PRIMARY KEY (actor_id, sector)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS actor_value_chain (
     actor_id TEXT NOT NULL REFERENCES actors(id),
     stage TEXT NOT NULL,
@@ -101,12 +101,12 @@ CREATE TABLE IF NOT EXISTS actor_value_chain (
     region TEXT,
     actor_type TEXT,
     PRIMARY KEY (actor_id, stage)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS actor_technologies (
     actor_id TEXT NOT NULL REFERENCES actors(id),
     technology TEXT NOT NULL COLLATE NOCASE,
     PRIMARY KEY (actor_id, technology)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS offer_technologies (
     offer_id TEXT NOT NULL REFERENCES offers(id),
     technology TEXT NOT NULL COLLATE NOCASE,
     PRIMARY KEY (offer_id, technology)
-);
+) WITHOUT ROWID;
 """
 
 INDEXES = """
@@ -348,7 +348,12 @@ def public_tables_empty(conn: sqlite3.Connection) -> bool:
 
 
 def bulk_begin(conn: sqlite3.Connection) -> None:
-    """Drop the secondary indexes and the FTS triggers (in the caller's transaction)."""
+    """Drop the secondary indexes and the FTS triggers (in the caller's transaction).
+
+    The finalise after a bulk load is a full one: every row is new, so tracking
+    touched records (finalise_touched) would only cost a write per record.
+    """
+    conn.execute("DELETE FROM catalogue_state WHERE name = 'incremental'")
     for name in _INDEX_NAMES:
         conn.execute(f"DROP INDEX IF EXISTS [{name}]")
     for table in FTS_COLUMNS:
@@ -831,8 +836,12 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
     junction_clear: dict[str, list] = {}  # table -> ids whose rows are replaced
     sectors, stages, actor_tech, participations, offer_tech = [], [], [], [], []
 
+    # During a bulk load (no FTS triggers) the region counts are rebuilt by the full finalise that ends it.
+    staged = _has_fts_triggers(conn)
+
     def count(key, n):
-        deltas[key] = deltas.get(key, 0) + n
+        if staged:
+            deltas[key] = deltas.get(key, 0) + n
 
     for flat in flats:
         kind, record_id, version, date_modified, row = flat[:5]
@@ -848,41 +857,48 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
                 updates.setdefault((kind, changed), []).append((old[1], *(full[i] for i in changed)))
         if kind == "Actor":
             actor_type, country, region = row[4], row[5], row[6]
-            new_sectors = [(record_id, s, country, region, actor_type) for s in flat[5]]
-            new_stages = [(record_id, s, country, region, actor_type) for s in flat[6]]
-            was_sectors = old_sectors.get(record_id, [])
-            was_stages = old_stages.get(record_id, [])
-            old_region = old[2][6] if old else None
-            if old is None or old_region != region:
-                if old is not None:
-                    count((old_region if old_region is not None else "", "", ""), -1)
-                count((region if region is not None else "", "", ""), 1)
-            for table, dimension, new, was, into in (("actor_sectors", "sector", new_sectors, was_sectors, sectors),
-                                                     ("actor_value_chain", "stage", new_stages, was_stages, stages)):
+            region_key = region if region is not None else ""
+            if old is None:  # a new actor (every row of a first harvest): no diff to make
+                count((region_key, "", ""), 1)
+                for value in flat[5]:
+                    sectors.append((record_id, value, country, region, actor_type))
+                    count((region_key, "sector", value), 1)
+                for value in flat[6]:
+                    stages.append((record_id, value, country, region, actor_type))
+                    count((region_key, "stage", value), 1)
+                actor_tech.extend((record_id, t) for t in flat[7])
+                continue
+            old_region = old[2][6]
+            if old_region != region:
+                count((old_region if old_region is not None else "", "", ""), -1)
+                count((region_key, "", ""), 1)
+            for table, dimension, values, was, into in (
+                    ("actor_sectors", "sector", flat[5], old_sectors.get(record_id, []), sectors),
+                    ("actor_value_chain", "stage", flat[6], old_stages.get(record_id, []), stages)):
+                new = [(record_id, value, country, region, actor_type) for value in values]
                 if set(new) == set(was):
                     continue
                 if was:
                     junction_clear.setdefault(table, []).append(record_id)
                     for _, value, _, was_region, _ in was:
                         count((was_region if was_region is not None else "", dimension, value), -1)
-                for _, value, _, _, _ in new:
-                    count((region if region is not None else "", dimension, value), 1)
+                for value in values:
+                    count((region_key, dimension, value), 1)
                 into.extend(new)
-            technologies = _nocase_unique(flat[7])
-            was = frozenset(t for _, t in old_actor_tech.get(record_id, []))
-            if technologies != was:
+            was = old_actor_tech.get(record_id)
+            if was is None or _nocase_unique(flat[7]) != frozenset(t for _, t in was):
                 if was:
                     junction_clear.setdefault("actor_technologies", []).append(record_id)
                 actor_tech.extend((record_id, t) for t in flat[7])
         elif kind == "Project":
-            if flat[5] != old_participations.get(record_id, []):
-                if record_id in old_participations:
+            was = old_participations.get(record_id)
+            if flat[5] != (was or []):
+                if was:
                     junction_clear.setdefault("participations", []).append(record_id)
                 participations.extend(flat[5])
         else:
-            technologies = _nocase_unique(flat[5])
-            was = frozenset(t for _, t in old_offer_tech.get(record_id, []))
-            if technologies != was:
+            was = old_offer_tech.get(record_id)
+            if was is None or _nocase_unique(flat[5]) != frozenset(t for _, t in was):
                 if was:
                     junction_clear.setdefault("offer_technologies", []).append(record_id)
                 offer_tech.extend((record_id, t) for t in flat[5])
@@ -890,7 +906,6 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
         key = "project_id" if table == "participations" else "offer_id" if table == "offer_technologies" else "actor_id"
         for chunk in _chunks(table_ids):
             conn.execute(f"DELETE FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk)
-    staged = _has_fts_triggers(conn)
     for (kind, changed), values in updates.items():
         _update_rows(conn, kind, changed, values, staged)
     for kind, kind_rows in inserts.items():
@@ -901,7 +916,8 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
         if values:
             conn.executemany(sql, values)
     _apply_deltas(conn, deltas)
-    _touch(conn, ids)
+    if staged:  # a bulk load ends with a full finalise (bulk_begin forgot 'incremental'): nothing to track
+        _touch(conn, ids)
 
 
 def upsert_record(conn: sqlite3.Connection, record: dict, *, node: dict, verified_at: str) -> None:
