@@ -18,6 +18,7 @@ from datetime import datetime
 import orjson
 
 from biofed.errors import NodeRefused
+from biofed.schema import validate_record
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.canonical import canonicalize
 from biofed.trust.keys import PublicKey
@@ -68,18 +69,8 @@ def _time(text) -> datetime | None:
     return value if value.tzinfo else None
 
 
-_validate_record = None
-
-
 def _schema_issues(record: dict) -> list:
-    global _validate_record
-    if _validate_record is None:
-        try:
-            from biofed.schema import validate_record
-        except ImportError:  # the schema package is not installed: no schema check
-            validate_record = lambda record, signed=True: []  # noqa: E731
-        _validate_record = validate_record
-    return _validate_record(record, signed=True)
+    return validate_record(record, signed=True)
 
 
 def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_page_bytes: int,

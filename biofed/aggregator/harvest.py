@@ -43,7 +43,7 @@ from pathlib import Path
 
 import orjson
 
-from biofed.aggregator import state
+from biofed.aggregator import catalogue, state
 from biofed.aggregator.checks import CONTENT_TYPES, NodeKey, PageError, check_page
 from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient, shared_client
 from biofed.aggregator.lock import HarvestLock
@@ -125,22 +125,6 @@ class NodeFailure(NodeRefused):
     """A node failed this run; its last verified records stay, marked stale."""
 
 
-class _Catalogue:
-    """The catalogue builder's hooks; a no-op stand-in when that module is absent."""
-
-    def __init__(self):
-        try:
-            from biofed.aggregator import catalogue
-        except ImportError:
-            catalogue = None
-        self.module = catalogue
-
-    def __getattr__(self, name):
-        if self.module is not None and hasattr(self.module, name):
-            return getattr(self.module, name)
-        return lambda *args, **kwargs: None
-
-
 def harvest(registry_source: str | Path, db_path: str | Path, *, settings: HarvestSettings | None = None,
             registry_keys: list[PublicKey] | None = None, accept_mass_delete=(), progress: bool = False,
             now: datetime | None = None) -> HarvestReport:
@@ -156,12 +140,11 @@ async def harvest_async(registry_source, db_path, *, settings=None, registry_key
     with HarvestLock(db_path):
         conn = state.connect(db_path)
         try:
-            catalogue = _Catalogue()
             # A bulk load a crashed run left unfinished stays one: no indexes built on its partial tables.
-            bulk = catalogue.module is not None and state.bulk_pending(conn)
+            bulk = state.bulk_pending(conn)
             catalogue.ensure_schema(conn, bulk=bulk)
             registry = _accept_registry(conn, registry_source, registry_keys, now)
-            if catalogue.module is not None and (bulk or (settings.bulk_load and catalogue.public_tables_empty(conn))):
+            if bulk or (settings.bulk_load and catalogue.public_tables_empty(conn)):
                 # Into empty public tables: no secondary indexes or FTS triggers while inserting; the flag
                 # is committed with their DROP, so a crash anywhere is finished by the next run.
                 with state.transaction(conn):
