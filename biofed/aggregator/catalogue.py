@@ -441,7 +441,7 @@ def _text(language_map: Any, prefer: str | None = None) -> str | None:
 def _joined(values: Any) -> str | None:
     if not values:
         return None
-    return ", ".join(str(v) for v in values)
+    return ", ".join(map(str, values))
 
 
 def _eur(cents: Any) -> float | None:
