@@ -15,12 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
-
 from biofed.errors import NodeRefused
 from biofed.schema import validate_record
 from biofed.trust import jsonprofile, proofs
-from biofed.trust.canonical import canonicalize
+from biofed.trust.canonical import canonicalize, canonicalize_certified
 from biofed.trust.keys import PublicKey
 from biofed.trust.merkle import leaf_hash
 
@@ -102,7 +100,7 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
             raise PageError("sequence", f"log page after {after}: expected entry {expected}, got {got!r}")
         record = item["record"]
         # A certified page holds only values whose RFC 8785 form is orjson's sorted output.
-        leaf = orjson.dumps(record, option=orjson.OPT_SORT_KEYS) if certified else canonicalize(record)
+        leaf = canonicalize_certified(record) if certified else canonicalize(record)
         entry = Entry(seq=expected, leaf=leaf, hash=leaf_hash(leaf))
         _check_record(node_id, by_kid, record, entry, max_record_bytes, certified)
         if not keep_records:

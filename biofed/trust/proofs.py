@@ -13,9 +13,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-import orjson
-
-from biofed.trust.canonical import canonicalize
+from biofed.trust.canonical import canonicalize, canonicalize_certified
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey, multibase_decode, multibase_encode
 
 PROOF_TYPE = "DataIntegrityProof"
@@ -36,10 +34,6 @@ def utc_now() -> str:
 
 def hash_data(unsecured: dict, proof_config: dict, *, canonical: Callable[[Any], bytes] = canonicalize) -> bytes:
     return hashlib.sha256(canonical(proof_config)).digest() + hashlib.sha256(canonical(unsecured)).digest()
-
-
-def _sorted_dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def sign(
@@ -110,7 +104,7 @@ def verify(document: Any, keys: PublicKey | Iterable[PublicKey] | Callable[[str]
             raise ProofError("context-mismatch", "the document's @context does not start with the proof's @context")
         unsecured["@context"] = config["@context"]
     try:
-        data = hash_data(unsecured, config, canonical=_sorted_dumps if certified else canonicalize)
+        data = hash_data(unsecured, config, canonical=canonicalize_certified if certified else canonicalize)
     except Exception as exc:  # a value JCS cannot represent
         raise ProofError("not-canonicalizable", f"document cannot be canonicalised: {exc}") from None
     if not key.verify(signature, data):
