@@ -24,6 +24,9 @@ from biofed.trust.merkle import leaf_hash
 
 CONTENT_TYPES = ("Actor", "Project", "Offer")
 STATEMENT_TYPES = ("Tombstone", "KeyRotation", "KeyRevocation")
+# A record sits 3 levels deep in a log page (page -> "entries" -> entry -> "record"): with
+# this limit a page parses exactly when each of its records is within the profile's depth.
+PAGE_DEPTH = jsonprofile.MAX_DEPTH + 3
 
 
 class PageError(NodeRefused):
@@ -68,7 +71,8 @@ def _time(text) -> datetime | None:
 
 
 def _schema_issues(record: dict) -> list:
-    return validate_record(record, signed=True)
+    # check_page parsed the record under the strict profile (PAGE_DEPTH): no second profile walk.
+    return validate_record(record, signed=True, in_profile=True)
 
 
 def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_page_bytes: int,
@@ -80,7 +84,7 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
     """
     try:
         # The fast path accepts exactly what jsonprofile.loads accepts (see there).
-        doc, certified = jsonprofile.parse(page, max_bytes=max_page_bytes, max_depth=jsonprofile.MAX_DEPTH + 4)
+        doc, certified = jsonprofile.parse(page, max_bytes=max_page_bytes, max_depth=PAGE_DEPTH)
     except jsonprofile.ProfileError as exc:
         raise PageError("malformed", f"log page after {after} is not strict-profile JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
@@ -90,8 +94,10 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
     tree_size = doc.get("treeSize")
     if type(tree_size) is not int:
         raise PageError("malformed", f"log page after {after} has no integer 'treeSize'")
-    # One PublicKey per key and page: it caches the names every proof is matched against.
-    by_kid = {key.kid: (key, PublicKey(key.raw)) for key in keys}
+    # Once per key and page: the PublicKey (it caches the names every proof is matched against)
+    # and the key's validity times.
+    by_kid = {key.kid: _KeyUse(key, PublicKey(key.raw), _time(key.compromised_since), _time(key.valid_from),
+                               _time(key.valid_until)) for key in keys}
     entries = []
     expected = after + 1
     for item in doc["entries"]:
@@ -114,7 +120,16 @@ def _reject(entry: Entry, reason: str, message: str) -> None:
     entry.reason, entry.message = reason, message
 
 
-def _check_record(node_id: str, by_kid: dict[str, tuple[NodeKey, PublicKey]], record: dict, entry: Entry,
+@dataclass(frozen=True)
+class _KeyUse:
+    key: NodeKey
+    public: PublicKey
+    compromised: datetime | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+def _check_record(node_id: str, by_kid: dict[str, _KeyUse], record: dict, entry: Entry,
                   max_record_bytes: int, certified: bool = False) -> None:
     entry.record_id = record_id = record.get("id") if isinstance(record.get("id"), str) else None
     entry.type = kind = record.get("type") if isinstance(record.get("type"), str) else None
@@ -137,24 +152,23 @@ def _check_record(node_id: str, by_kid: dict[str, tuple[NodeKey, PublicKey]], re
         return _reject(entry, "bad-signature", "record has no proof with a verificationMethod")
     prefix = f"urn:biofed:{node_id}#"
     kid = method[len(prefix):] if method.startswith(prefix) else None
-    key, public = by_kid.get(kid, (None, None)) if kid else (None, None)
-    if key is None:
+    use = by_kid.get(kid) if kid else None
+    if use is None:
         return _reject(entry, "wrong-key", f"proof names {method!r}, not a key the registry pins for node {node_id!r}")
+    key, compromised = use.key, use.compromised
     try:
-        proofs.verify(record, public, certified=certified)
+        proofs.verify(record, use.public, certified=certified)
     except proofs.ProofError as exc:
         code = "bad-signature" if exc.reason in ("bad-signature", "malformed-proof", "missing-proof") else exc.reason
         return _reject(entry, code, str(exc))
     created = _time(proof.get("created"))
     if created is None:
         return _reject(entry, "bad-signature", "proof.created is not an RFC 3339 time with a zone")
-    compromised = _time(key.compromised_since)
     if key.status == "revoked" and compromised is None:
         return _reject(entry, "revoked-key", f"key {kid} is revoked")
     if compromised is not None and created >= compromised:
         return _reject(entry, "revoked-key", f"signed at {proof['created']} with key {kid}, compromised since {key.compromised_since}")
-    valid_from, valid_until = _time(key.valid_from), _time(key.valid_until)
-    if (valid_from and created < valid_from) or (valid_until and created > valid_until):
+    if (use.valid_from and created < use.valid_from) or (use.valid_until and created > use.valid_until):
         return _reject(entry, "key-not-valid", f"signed at {proof['created']}, outside the validity of key {kid}")
     if kind in CONTENT_TYPES:
         issues = _schema_issues(record)

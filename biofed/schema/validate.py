@@ -308,11 +308,14 @@ def _semantic_ok(record: dict) -> bool:
 
 # --- public API
 
-def validate_record(record, *, signed: bool = True) -> list[ValidationIssue]:
+def validate_record(record, *, signed: bool = True, in_profile: bool = False) -> list[ValidationIssue]:
     """Every issue of one record (empty list: valid).
 
     signed=False validates content before the node signs it: `version`,
     `dateModified` and `proof` may be absent.
+    in_profile=True: the caller parsed `record` with jsonprofile (loads or
+    parse, with its depth limit), which already enforced the strict profile;
+    the profile walk is skipped.
     """
     if not isinstance(record, dict):
         return [ValidationIssue("", "type", f"a record must be a JSON object, got {_JSON_TYPES.get(type(record), type(record).__name__)}")]
@@ -324,9 +327,9 @@ def validate_record(record, *, signed: bool = True) -> list[ValidationIssue]:
             return [ValidationIssue("/type", "required", f"required field 'type' is missing (one of {known})")]
         return [ValidationIssue("/type", "type", f"unknown record type {_show(kind)}: expected one of {known}")]
     validator = _validator(schema, signed)
-    if validator.is_valid(record) and _profile_ok(record) and _semantic_ok(record):
+    if validator.is_valid(record) and (in_profile or _profile_ok(record)) and _semantic_ok(record):
         return []
-    return profile_issues(record) + _schema_issues(validator, record) + _semantic_issues(record)
+    return ([] if in_profile else profile_issues(record)) + _schema_issues(validator, record) + _semantic_issues(record)
 
 
 def validate_document(document, schema_name: str) -> list[ValidationIssue]:
