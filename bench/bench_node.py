@@ -88,6 +88,36 @@ def page_latency(base: str, size: int, pages: int) -> tuple[float, float, int]:
     return statistics.median(timings) * 1000, timings[int(len(timings) * 0.95) - 1] * 1000, wire
 
 
+def proof_latency(base: str, size: int, requests: int) -> tuple[float, float]:
+    """p50 of GET /log/proof/consistency (a harvester asks one per page) and /log/proof/inclusion, in ms."""
+    timings: dict[str, list[float]] = {"consistency": [], "inclusion": []}
+    with httpx.Client(base_url=base) as client:
+        client.get(f"/log/proof/consistency?first=1&second={size}")  # the node reads its log once
+        for i in range(requests):
+            for kind, query in (("consistency", f"first={1 + i * 997 % (size - 1)}&second={size}"),
+                                ("inclusion", f"seq={1 + i * 997 % size}&size={size}")):
+                started = time.perf_counter()
+                response = client.get(f"/log/proof/{kind}?{query}")
+                timings[kind].append(time.perf_counter() - started)
+                assert response.status_code == 200 and response.json()["hashes"]
+    return statistics.median(timings["consistency"]) * 1000, statistics.median(timings["inclusion"]) * 1000
+
+
+def proof_cost_at(leaves: int) -> tuple[float, float]:
+    """A consistency proof over a log of `leaves` entries from stored subtrees (us), beside rehashing the log once (ms)."""
+    from biofed.trust import merkle
+
+    hashes = [merkle.leaf_hash(i.to_bytes(8, "big")) for i in range(leaves)]
+    tree = merkle.MerkleTree(hashes)
+    started = time.perf_counter()
+    for first in range(1, leaves, leaves // 100):
+        tree.consistency_proof(first, leaves)
+    stored = (time.perf_counter() - started) / 100 * 1e6
+    started = time.perf_counter()
+    merkle.root(hashes)  # what every proof cost before: each subtree root recomputed from the leaves
+    return stored, (time.perf_counter() - started) * 1000
+
+
 async def checkpoint_rate(base: str, clients: int, seconds: float) -> float:
     done = 0
     stop = time.monotonic() + seconds
@@ -111,6 +141,7 @@ def main(argv=None) -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--big-log", type=int, default=1_000_000, help="log size for the in-process proof cost")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "node"
@@ -120,6 +151,7 @@ def main(argv=None) -> None:
         try:
             p50, p95, wire = page_latency(base, args.records, args.pages)
             checkpoints = asyncio.run(checkpoint_rate(base, args.clients, args.seconds))
+            consistency, inclusion = proof_latency(base, args.records, args.pages)
         finally:
             process.terminate()
             process.wait()
@@ -128,6 +160,11 @@ def main(argv=None) -> None:
     print(f"| re-import of the same {args.records:,} (unchanged, no new versions) | {unchanged:,.0f} records/s |")
     print(f"| GET /log 500-entry page, gzip ({wire:,} bytes on the wire), {args.pages} requests | p50 {p50:.1f} ms, p95 {p95:.1f} ms |")
     print(f"| GET /checkpoint, {args.clients} concurrent clients, {args.seconds:g} s | {checkpoints:,.0f} requests/s |")
+    print(f"| GET /log/proof/consistency and /log/proof/inclusion, {args.records:,}-entry log, {args.pages} requests each "
+          f"| p50 {consistency:.2f} ms, {inclusion:.2f} ms |")
+    stored, rehash = proof_cost_at(args.big_log)
+    print(f"| consistency proof in a {args.big_log:,}-entry log: from stored subtree hashes, vs rehashing the log "
+          f"| {stored:.0f} us vs {rehash:,.0f} ms |")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,58 @@ def test_compact_range_matches_root_and_serialises():
     assert len(compact.hashes) == bin(77).count("1")
     with pytest.raises(ValueError):
         merkle.CompactRange(3, [leaves[0]])
+
+
+# The RFC 9162 definitions written out literally (recursion over leaf lists, every
+# subtree root recomputed): the reference the stored-subtree MerkleTree is checked against.
+
+def reference_inclusion(m: int, leaves: list[bytes]) -> list[bytes]:
+    n = len(leaves)
+    if n == 1:
+        return []
+    k = merkle._split(n)
+    if m < k:
+        return reference_inclusion(m, leaves[:k]) + [merkle.root(leaves[k:])]
+    return reference_inclusion(m - k, leaves[k:]) + [merkle.root(leaves[:k])]
+
+
+def reference_consistency(m: int, leaves: list[bytes], complete: bool = True) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [merkle.root(leaves)]
+    k = merkle._split(n)
+    if m <= k:
+        return reference_consistency(m, leaves[:k], complete) + [merkle.root(leaves[k:])]
+    return reference_consistency(m - k, leaves[k:], False) + [merkle.root(leaves[:k])]
+
+
+def test_tree_proofs_equal_the_rfc_definitions_for_every_size():
+    """One tree grown leaf by leaf answers for every older size too, as a node does."""
+    leaves = tree(70)
+    grown = merkle.MerkleTree()
+    for n in range(1, len(leaves) + 1):
+        grown.extend(leaves[n - 1 : n])
+        assert grown.root() == merkle.root(leaves[:n])
+    for n in range(1, len(leaves) + 1):
+        assert grown.root(n) == merkle.root(leaves[:n])
+        for i in range(n):
+            assert grown.inclusion_proof(i, n) == reference_inclusion(i, leaves[:n])
+        for m in range(1, n + 1):
+            assert grown.consistency_proof(m, n) == reference_consistency(m, leaves[:n])
+
+
+def test_tree_refuses_what_it_cannot_prove():
+    grown = merkle.MerkleTree(tree(10))
+    with pytest.raises(ValueError, match="outside"):
+        grown.inclusion_proof(10, 10)
+    with pytest.raises(ValueError, match="outside"):
+        grown.inclusion_proof(0, 11)
+    with pytest.raises(ValueError, match="first"):
+        grown.consistency_proof(0, 10)
+    with pytest.raises(ValueError, match="first"):
+        grown.consistency_proof(5, 11)
+    with pytest.raises(ValueError, match="boundary"):
+        grown.range_root(1, 3)
+    with pytest.raises(ValueError, match="32 bytes"):
+        grown.extend([b"short"])
+    assert merkle.MerkleTree().root() == merkle.root([])

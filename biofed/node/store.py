@@ -201,7 +201,7 @@ class Node:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._key: SigningKey | None = None
-        self._leaf_hashes: list[bytes] = []  # cache for proofs; the log is append-only
+        self._proof_tree = merkle.MerkleTree()  # every subtree hash, for proofs; the log is append-only
 
     @classmethod
     def open(cls, directory) -> "Node":
@@ -587,23 +587,26 @@ class Node:
         return self.conn.execute("SELECT seq, leaf FROM log WHERE seq > ? ORDER BY seq LIMIT ?",
                                  (after, limit)).fetchall()
 
-    def leaf_hashes(self, size: int) -> list[bytes]:
-        """The first `size` leaf hashes (cached: the log only grows)."""
+    def merkle_tree(self, size: int) -> merkle.MerkleTree:
+        """The subtree hashes of the log, holding at least its first `size` entries (read once, then extended).
+
+        Threads may read it while another extends it: a stored hash never changes.
+        """
         with self._lock:
-            have = len(self._leaf_hashes)
-            if size > have:
+            tree = self._proof_tree
+            if size > tree.size:
                 rows = self.conn.execute("SELECT leaf_hash FROM log WHERE seq > ? AND seq <= ? ORDER BY seq",
-                                         (have, size)).fetchall()
-                self._leaf_hashes.extend(row[0] for row in rows)
-            if len(self._leaf_hashes) < size:
-                raise BiofedError(f"the log holds {len(self._leaf_hashes)} entries, fewer than {size}")
-            return self._leaf_hashes[:size]
+                                         (tree.size, size)).fetchall()
+                tree.extend(row[0] for row in rows)
+                if tree.size < size:
+                    raise BiofedError(f"the log holds {tree.size} entries, fewer than {size}")
+            return tree
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        return merkle.inclusion_proof(seq - 1, self.leaf_hashes(size))
+        return self.merkle_tree(size).inclusion_proof(seq - 1, size)
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        return merkle.consistency_proof(first, self.leaf_hashes(second))
+        return self.merkle_tree(second).consistency_proof(first, second)
 
     def descriptor(self) -> dict:
         c = self.config

@@ -8,7 +8,7 @@ tree, so an aggregator can mirror any node's log root in constant memory.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Iterable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -42,21 +42,7 @@ def root(leaves: Sequence[bytes]) -> bytes:
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 section 2.1.3.1, over leaf hashes."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf index {index} is outside a tree of size {n}")
-    proof: list[bytes] = []
-    lo, hi = 0, n
-    # Walk down from the root, collecting sibling subtree roots (bottom-up order at the end).
-    while hi - lo > 1:
-        k = _split(hi - lo)
-        if index - lo < k:
-            proof.append(root(leaves[lo + k : hi]))
-            hi = lo + k
-        else:
-            proof.append(root(leaves[lo : lo + k]))
-            lo = lo + k
-    return proof[::-1]
+    return MerkleTree(leaves).inclusion_proof(index, len(leaves))
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected_root: bytes) -> None:
@@ -85,20 +71,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
 
 def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) of RFC 9162 section 2.1.4.1."""
-    n = len(leaves)
-    if not 0 < first <= n:
-        raise ValueError(f"consistency proof needs 0 < first ({first}) <= size ({n})")
-    return _subproof(first, leaves, True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+    return MerkleTree(leaves).consistency_proof(first, len(leaves))
 
 
 def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> None:
@@ -180,3 +153,98 @@ class CompactRange:
     @classmethod
     def from_bytes(cls, size: int, data: bytes) -> "CompactRange":
         return cls(size, [data[i : i + 32] for i in range(0, len(data), 32)])
+
+
+class MerkleTree:
+    """Every perfect subtree hash of an append-only log, packed by level: any proof in O(log^2 n) hashes.
+
+    Level 0 holds the leaf hashes, level L the roots of the complete aligned
+    subtrees [i * 2**L, (i + 1) * 2**L). Each is computed once, when its last
+    leaf is appended, and never changes (the log only grows), so a node
+    answers every proof request from lookups instead of rehashing its whole
+    log. Memory: about 64 bytes per leaf, in one bytearray per level.
+    """
+
+    def __init__(self, leaves: Iterable[bytes] = ()):
+        self.levels: list[bytearray] = [bytearray()]
+        self.extend(leaves)
+
+    @property
+    def size(self) -> int:
+        return len(self.levels[0]) // 32
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        levels = self.levels
+        for leaf in leaves:
+            if len(leaf) != 32:
+                raise ValueError(f"a leaf hash has 32 bytes, not {len(leaf)}")
+            levels[0] += leaf
+            level, count = 0, len(levels[0]) // 32
+            while count % 2 == 0:  # this leaf completes a subtree one level up
+                row = levels[level]
+                if level + 1 == len(levels):
+                    levels.append(bytearray())
+                levels[level + 1] += node_hash(bytes(row[-64:-32]), bytes(row[-32:]))
+                level += 1
+                count = len(levels[level]) // 32
+
+    def range_root(self, lo: int, hi: int) -> bytes:
+        """MTH of the leaves [lo, hi); lo must be a multiple of a power of two >= hi - lo.
+
+        Every range the RFC 9162 proofs ask for is of that form: it is then
+        covered by perfect subtrees of decreasing size, each one stored.
+        """
+        if not 0 <= lo < hi <= self.size:
+            raise ValueError(f"leaves [{lo}, {hi}) are outside a tree of {self.size}")
+        pieces = []
+        while lo < hi:
+            level = (hi - lo).bit_length() - 1
+            if lo % (1 << level):
+                raise ValueError(f"leaves [{lo}, {hi}) do not start at a subtree boundary")
+            start = (lo >> level) * 32
+            pieces.append(bytes(self.levels[level][start : start + 32]))
+            lo += 1 << level
+        result = pieces.pop()
+        while pieces:
+            result = node_hash(pieces.pop(), result)
+        return result
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        return self.range_root(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """PATH(index, D[size]) of RFC 9162 section 2.1.3.1, for any size up to the tree's."""
+        if not 0 <= index < size <= self.size:
+            raise ValueError(f"leaf index {index} is outside a tree of size {size}")
+        proof: list[bytes] = []
+        lo, hi = 0, size
+        # Walk down from the root, collecting sibling subtree roots (bottom-up order at the end).
+        while hi - lo > 1:
+            k = _split(hi - lo)
+            if index - lo < k:
+                proof.append(self.range_root(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.range_root(lo, lo + k))
+                lo = lo + k
+        return proof[::-1]
+
+    def consistency_proof(self, first: int, size: int) -> list[bytes]:
+        """PROOF(first, D[size]) of RFC 9162 section 2.1.4.1, for any size up to the tree's."""
+        if not 0 < first <= size <= self.size:
+            raise ValueError(f"consistency proof needs 0 < first ({first}) <= size ({size}) <= {self.size}")
+        # SUBPROOF(m, D[lo:hi], complete), unrolled: the nodes are collected top-down and returned bottom-up.
+        proof: list[bytes] = []
+        m, lo, hi, complete = first, 0, size, True
+        while m != hi - lo:
+            k = _split(hi - lo)
+            if m <= k:
+                proof.append(self.range_root(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.range_root(lo, lo + k))
+                m, lo, complete = m - k, lo + k, False
+        if not complete:
+            proof.append(self.range_root(lo, hi))
+        return proof[::-1]
