@@ -18,7 +18,6 @@ import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import httpcore  # noqa: F401  httpx imports its transport at the first client; every harvest makes one
 import httpx
 
 from biofed.errors import NodeRefused

@@ -3,6 +3,8 @@
 leaf hash = SHA-256(0x00 || entry), node hash = SHA-256(0x01 || left || right).
 `CompactRange` holds only the O(log n) roots of the perfect subtrees of a
 tree, so an aggregator can mirror any node's log root in constant memory.
+`MerkleTree` holds every perfect subtree hash, so a node answers any proof
+with O(log^2 n) lookups and hashes.
 """
 
 from __future__ import annotations
