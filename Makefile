@@ -24,7 +24,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 docs: $(BIN)/.installed
-	$(BIN)/python -m biofed.clidocs && $(BIN)/python -m biofed.schema.docs
+	$(BIN)/python -m biofed.clidocs && $(BIN)/python -m biofed.schema.generate && $(BIN)/python -m biofed.schema.docs
 
 # Re-resolve requirements.lock from pyproject.toml (uv keeps the current pins where they still fit).
 lock: $(BIN)/.installed

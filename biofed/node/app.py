@@ -225,12 +225,13 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
     @app.get("/schemas/{name}.json", summary="A JSON Schema the node validates against",
              responses=answers(404, 422, ok=(200, "application/schema+json", {"type": "object"}), not_modified=True))
     def schema(name: str, request: Request):
-        from biofed.schema import schema_documents
+        from biofed.schema import schema_documents, schema_file
 
         documents = schema_documents()
         if name not in documents:
             raise ApiError(404, "not-found", f"no schema {name!r}; known: {', '.join(sorted(documents))}")
-        return cached(request, orjson.dumps(documents[name]), "application/schema+json")
+        # the published file, byte for byte
+        return cached(request, schema_file(name), "application/schema+json")
 
     @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)",
              responses=answers(ok=(200, "text/plain", {"type": "string"})))

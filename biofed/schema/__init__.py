@@ -12,6 +12,7 @@ from biofed.schema.documents import (
     SCHEMA_VERSIONS,
     schema_document,
     schema_documents,
+    schema_file,
 )
 from biofed.schema.validate import ValidationIssue, profile_issues, validate_document, validate_record
 
@@ -26,6 +27,7 @@ __all__ = [
     "profile_issues",
     "schema_document",
     "schema_documents",
+    "schema_file",
     "validate_document",
     "validate_record",
 ]

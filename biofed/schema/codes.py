@@ -1,8 +1,8 @@
 """Code lists: the single source of every enumerated value in the standard.
 
-Each list is a CSV file in `codes/` whose first column is `code`. The schemas
-name a list with `"x-codeList": "<name>"`; `documents.py` turns that into an
-`enum` when the schemas are loaded.
+Each list is a CSV file in `codes/` whose first column is `code`. A schema
+node names its list in a `$comment` ("code list <name> ..."); `generate.py`
+writes the list's codes into that node's `enum` in the schema files.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from biofed.schema.codes import code_list, codes
-from biofed.schema.documents import NODE_SET_FIELDS, SCHEMA_VERSION, SCHEMAS_DIR
+from biofed.schema.documents import NODE_SET_FIELDS, SCHEMA_VERSION, SCHEMAS_DIR, code_list_of
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "data-standard.md"
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -42,10 +42,16 @@ INTRO = f"""# The BioFed data standard, version {SCHEMA_VERSION}
 
 This page explains, field by field, the JSON Schemas (2020-12) in
 `biofed/schema/schemas/` that every BioFed record is validated against. The
-schemas are authoritative; a node serves them at `/schemas/{{name}}.json`, each
-with a stable `$id` (`https://biofed.eu/schema/{SCHEMA_VERSION}/actor.json`, ...). Enumerated
-values come from the code lists in `biofed/schema/codes/` (CSV, one code a row),
-the single source the schemas are built from.
+schemas are authoritative and complete: plain JSON Schema 2020-12 with every
+enumeration written out and no keyword of our own, so any validator uses the
+files as they are (the tests check them with jsonschema-rs, Python's
+`jsonschema` and Ajv 2020 in strict mode). A node serves them byte for byte at
+`/schemas/{{name}}.json`, each with a stable `$id`
+(`https://biofed.eu/schema/{SCHEMA_VERSION}/actor.json`, ...). Enumerated values come from the
+code lists in `biofed/schema/codes/` (CSV, one code a row), the single source:
+`python -m biofed.schema.generate` writes each list into the `enum` of the
+schema nodes whose `$comment` names it (`make docs` runs it, and a test fails
+when a file lags behind its list).
 
 Conventions: camelCase names; money in integer euro **cents** (`...Cents`);
 rates in integer **basis points** (`...Bp`, 10000 = 100 %); coordinates as
@@ -78,6 +84,39 @@ for issue in validate_record(record, signed=False):
 strict-profile violation, or one of the checks JSON Schema cannot express:
 `dateOrder` (`endDate` before `startDate`) and `regionCountry` (a `region`
 outside the record's `country`).
+
+### With other validators
+
+The files validate signed records (with `version`, `dateModified` and
+`proof`); the strict profile, `dateOrder` and `regionCountry` are checked by
+`biofed validate` only. Load all nine files, since records refer to
+`common.json`. Python, with `jsonschema` (install `rfc3339-validator` and
+`rfc3986-validator` too, or it skips the `date-time` and `uri` formats):
+
+```python
+import json, pathlib
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+schemas = {{p.stem: json.loads(p.read_text()) for p in pathlib.Path("schemas").glob("*.json")}}
+registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
+validator = Draft202012Validator(schemas["actor"], registry=registry, format_checker=FormatChecker())
+for error in validator.iter_errors(record):
+    print(error.json_path, error.message)
+```
+
+JavaScript, with Ajv and ajv-formats:
+
+```js
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+
+const ajv = new Ajv2020({{strict: true, allErrors: true}});
+addFormats(ajv);
+for (const schema of schemas) ajv.addSchema(schema);  // the nine parsed files
+const validate = ajv.getSchema("https://biofed.eu/schema/1.0/actor.json");
+if (!validate(record)) console.log(validate.errors);
+```
 """
 
 
@@ -97,7 +136,7 @@ def _def_name(ref: str) -> str | None:
 def _type_of(node: dict) -> str:
     if "$ref" in node:
         return _def_name(node["$ref"]) or node["$ref"]
-    if "x-codeList" in node:
+    if code_list_of(node):
         return "code"
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
@@ -136,14 +175,14 @@ def _notes(node: dict) -> str:
     parts = []
     if node.get("description"):
         parts.append(node["description"])
-    if "x-codeList" in node:
-        name = node["x-codeList"]
+    name = code_list_of(node)
+    if name:
         values = codes(name)
         if len(values) <= INLINE_CODES_MAX:
             parts.append(", ".join(f"`{value}`" for value in values))
         else:
             parts.append(f"code list `{name}`")
-    elif node.get("type") == "array" and "x-codeList" in node.get("items", {}):
+    elif node.get("type") == "array" and code_list_of(node.get("items", {})):
         parts.append(_notes(node["items"]))
     return " — ".join(parts).replace("|", "\\|").replace("\n", " ")
 

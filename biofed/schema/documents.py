@@ -1,7 +1,9 @@
-"""The JSON Schema documents, as served and as compiled.
+"""The JSON Schema documents, as published, served and compiled.
 
-The files in `schemas/` are the source; `"x-codeList"` nodes get the `enum`
-of their code list here, so a code list is edited in exactly one place.
+The files in `schemas/` are complete JSON Schema 2020-12 documents: a node
+serves their bytes as they are. A node whose values come from a code list
+names it in a `$comment` ("code list countries ..."); `generate.py` writes the
+list's codes into its `enum`, so a code list is edited in exactly one place.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 
 from biofed.errors import BiofedError
-from biofed.schema.codes import codes
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_VERSIONS = (SCHEMA_VERSION,)
@@ -33,31 +35,46 @@ DOCUMENT_SCHEMAS = ("registry", "node-descriptor")
 NODE_SET_FIELDS = ("version", "dateModified", "proof")
 
 
-def _expand_code_lists(node):
-    if isinstance(node, dict):
-        out = {key: _expand_code_lists(value) for key, value in node.items()}
-        if "x-codeList" in out:
-            out["enum"] = list(codes(out["x-codeList"]))
-        return out
-    if isinstance(node, list):
-        return [_expand_code_lists(item) for item in node]
-    return node
+# `"$comment": "code list countries (...)"`: the node's enum is the code list `countries`.
+_CODE_LIST_COMMENT = re.compile(r"code list ([a-z0-9-]+) ")
+
+
+def code_list_of(node: dict) -> str | None:
+    """The code list a schema node takes its values from (named in its `$comment`), or None."""
+    match = _CODE_LIST_COMMENT.match(node.get("$comment", "")) if isinstance(node.get("$comment"), str) else None
+    return match.group(1) if match else None
+
+
+def code_list_comment(name: str) -> str:
+    return f"code list {name} (biofed/schema/codes/{name}.csv): the enum is generated from it"
+
+
+@functools.cache
+def _files() -> dict[str, bytes]:
+    return {path.stem: path.read_bytes() for path in sorted(SCHEMAS_DIR.glob("*.json"))}
 
 
 @functools.cache
 def _documents() -> dict[str, dict]:
     documents = {}
-    for path in sorted(SCHEMAS_DIR.glob("*.json")):
-        with path.open(encoding="utf-8") as fh:
-            document = json.load(fh)
-        if document.get("$id") != BASE_URI + path.name:
-            raise BiofedError(f"{path.name}: $id must be {BASE_URI + path.name!r}")
-        documents[path.stem] = _expand_code_lists(document)
+    for name, data in _files().items():
+        document = json.loads(data)
+        if document.get("$id") != f"{BASE_URI}{name}.json":
+            raise BiofedError(f"{name}.json: $id must be {BASE_URI + name + '.json'!r}")
+        documents[name] = document
     return documents
 
 
+def schema_file(name: str) -> bytes:
+    """The bytes of one schema file: what a node serves at /schemas/{name}.json."""
+    files = _files()
+    if name not in files:
+        raise BiofedError(f"no schema {name!r}; known: {', '.join(sorted(files))}")
+    return files[name]
+
+
 def schema_documents() -> dict[str, dict]:
-    """name -> JSON Schema (code lists expanded): what a node serves at /schemas/{name}.json."""
+    """name -> JSON Schema, as in the files."""
     return copy.deepcopy(_documents())
 
 
