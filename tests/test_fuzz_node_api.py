@@ -35,6 +35,7 @@ MIN_CASES = 1000 if EXAMPLES >= 40 else 0  # the CI floor; a smaller local budge
 
 OPERATIONS = [
     "GET /.well-known/biofed-node.json",
+    "GET /controller.json",
     "GET /schemas/{name}.json",
     "GET /checkpoint",
     "GET /log",
@@ -67,7 +68,8 @@ def test_every_route_is_fuzzed(api):
 
 
 # Nothing to make invalid (no parameters, or only a path string any value of which is valid): positive only.
-NOTHING_TO_NEGATE = {"GET /.well-known/biofed-node.json", "GET /checkpoint", "GET /snapshot.jsonl.gz",
+NOTHING_TO_NEGATE = {"GET /.well-known/biofed-node.json", "GET /controller.json", "GET /checkpoint",
+                     "GET /snapshot.jsonl.gz",
                      "GET /schemas/{name}.json", "GET /records/{record_id}"}
 RUNS = [(label, with_token, mode) for label in OPERATIONS for with_token in (True, False)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

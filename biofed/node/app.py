@@ -222,6 +222,15 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
     def descriptor(request: Request):
         return cached(request, orjson.dumps(node.descriptor()), JSON, {"Cache-Control": "no-cache"})
 
+    @app.get("/controller.json", summary="Controller document of the node's keys (W3C Controlled Identifiers)",
+             responses=answers(ok=(200, JSON, {"type": "object", "required": ["id", "verificationMethod", "assertionMethod"]}),
+                               not_modified=True))
+    def controller(request: Request):
+        from biofed.trust.controller import controller_document
+
+        body = orjson.dumps(controller_document(node.id, node.keys()))
+        return cached(request, body, JSON, {"Cache-Control": "no-cache"})
+
     @app.get("/schemas/{name}.json", summary="A JSON Schema the node validates against",
              responses=answers(404, 422, ok=(200, "application/schema+json", {"type": "object"}), not_modified=True))
     def schema(name: str, request: Request):
