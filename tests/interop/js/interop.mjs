@@ -109,9 +109,9 @@ function verifierFor(controller) {
     const {verified, error} = await jsigs.verify(record, {suite, purpose, documentLoader});
     // BioFed's validity: a key signs before it expires (retired) or is revoked.
     const method = controller.verificationMethod.find(m => m.id === record.proof?.verificationMethod);
-    const created = record.proof?.created ?? '';
-    const inTime = Boolean(method) && !(method.expires && created >= method.expires)
-      && !(method.revoked && created >= method.revoked);
+    const created = Date.parse(record.proof?.created);
+    const inTime = Boolean(method) &&
+      [method.expires, method.revoked].every(time => time === undefined || created < Date.parse(time));
     return {verified, inTime, error: error ? String(error.message ?? error[0]?.message ?? error) : null};
   };
 }
