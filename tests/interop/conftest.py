@@ -29,8 +29,24 @@ class GoInterop:
         return subprocess.run([str(self.binary), *args], capture_output=True, text=True, timeout=60)
 
 
+class GoToolchain:
+    """`go build` in GOPATH mode, offline, with golang.org/x/mod from `gopath`."""
+
+    def __init__(self, go: str, gopath: str, work: Path):
+        self.go, self.work = go, work
+        self.env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
+                    "GOPATH": f"{gopath}{os.pathsep}{work / 'gopath'}", "GOCACHE": str(work / "cache")}
+
+    def build(self, source: Path, name: str) -> GoInterop:
+        binary = self.work / name
+        built = subprocess.run([self.go, "build", "-o", str(binary), str(source)], capture_output=True, text=True,
+                               env=self.env, timeout=600)
+        assert built.returncode == 0, f"go build of {source.name} failed:\n{built.stderr}"
+        return GoInterop(binary)
+
+
 @pytest.fixture(scope="session")
-def go_interop(tmp_path_factory) -> GoInterop:
+def go_toolchain(tmp_path_factory) -> GoToolchain:
     go = shutil.which("go")
     if go is None:
         pytest.skip("the Go toolchain `go` is not on PATH (Debian package golang-go)")
@@ -39,11 +55,9 @@ def go_interop(tmp_path_factory) -> GoInterop:
     if missing:
         pytest.skip(f"Go sources of {', '.join(missing)} not found under {gopath}/src "
                     "(Debian package golang-golang-x-mod-dev, or set BIOFED_GOPATH)")
-    work = tmp_path_factory.mktemp("go")
-    binary = work / "biofedinterop"
-    env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "GOPATH": f"{gopath}{os.pathsep}{work / 'gopath'}",
-           "GOCACHE": str(work / "cache"), "CGO_ENABLED": "0"}
-    built = subprocess.run([go, "build", "-o", str(binary), str(PROGRAM)], capture_output=True, text=True, env=env,
-                           timeout=600)
-    assert built.returncode == 0, f"go build of {PROGRAM.name} failed:\n{built.stderr}"
-    return GoInterop(binary)
+    return GoToolchain(go, gopath, tmp_path_factory.mktemp("go"))
+
+
+@pytest.fixture(scope="session")
+def go_interop(go_toolchain) -> GoInterop:
+    return go_toolchain.build(PROGRAM, "biofedinterop")
