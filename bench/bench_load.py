@@ -236,7 +236,7 @@ def check_node_after_load(directory: Path, ledger: Ledger, initial_ids: list[str
             problems.append(f"log size {size} != {initial_size} + {ledger.writes} acknowledged writes")
         leaves = [row[0] for row in node.conn.execute("SELECT leaf_hash FROM log ORDER BY seq")]
         keys = [PublicKey.from_jwk({f: k[f] for f in ("kty", "crv", "x", "kid")}) for k in node.keys()]
-        cp = checkpoints.verify(node.checkpoint_note(), node.id, keys, origin=node.config.origin)
+        cp = checkpoints.verify(node.checkpoint_note(), keys, origin=node.config.origin)
         if (cp.size, cp.root) != (len(leaves), merkle.root(leaves)):
             problems.append("the latest signed checkpoint does not match the log")
         initial = set(initial_ids)

@@ -123,7 +123,7 @@ class LogServer:
         size = self.size()
         root = merkle.root(self.hashes(size)) if size <= len(self.leaves) else merkle.root(self.hashes(len(self.leaves)))
         stamp = utc(datetime.now(timezone.utc) - self.checkpoint_age)
-        return Checkpoint(f"biofed/node/{self.node_id}", size, root, stamp).sign(self.key, self.node_id)
+        return Checkpoint(f"biofed/node/{self.node_id}", size, root, stamp).sign(self.key)
 
     def app(self) -> Starlette:
         async def checkpoint(request: Request):

@@ -120,7 +120,7 @@ def assert_log_verifies(directory: Path, where: str) -> int:
         assert [merkle.leaf_hash(row[0]) for row in conn.execute("SELECT leaf FROM log ORDER BY seq")] == leaves, where
         note = node.checkpoint_note()
         keys = [PublicKey.from_jwk({f: k[f] for f in ("kty", "crv", "x", "kid")}) for k in node.keys()]
-        cp = checkpoints.verify(note, node.id, keys, origin=node.config.origin)
+        cp = checkpoints.verify(note, keys, origin=node.config.origin)
         assert (cp.size, cp.root) == (size, merkle.root(leaves)), where
         # every record row is its own latest log entry, every logged id has its record row
         rows = conn.execute("SELECT r.id, r.seq, l.record_id, l.leaf = r.signed FROM records r "

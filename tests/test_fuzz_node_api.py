@@ -8,7 +8,7 @@ every answer are the ones the description declares, invalid data is refused,
 and an operation that declares bearer auth refuses requests without it.
 
 Budget: BIOFED_FUZZ_EXAMPLES examples per operation, mode and token (default
-40: (8 operations with inputs positive + 6 negative) x 2 tokens x 40 = about
+40: (9 operations with inputs positive + 7 negative) x 2 tokens x 40 = about
 1,100 generated cases in CI, asserted >= 1,000). The
 full-budget command is in SECURITY.md.
 """
@@ -41,6 +41,7 @@ OPERATIONS = [
     "GET /log",
     "GET /log/proof/inclusion",
     "GET /log/proof/consistency",
+    "GET /log/index",
     "GET /snapshot.jsonl.gz",
     "GET /records/{record_id}",
     "POST /records",
@@ -131,7 +132,7 @@ def test_happy_paths_conform(api):
     assert delete.call_and_validate(headers=auth, checks=CONFORMANCE).status_code == 200
     assert read.call_and_validate(checks=CONFORMANCE).status_code == 410
     for label, query in [("/log", {"after": 0, "limit": 5}), ("/log/proof/inclusion", {"seq": 1}),
-                         ("/log/proof/consistency", {"first": 1})]:
+                         ("/log/proof/consistency", {"first": 1}), ("/log/index", {"id": f"{NODE_ID}/actor/org-1"})]:
         case = schema[label]["GET"].Case(query=query)
         assert case.call_and_validate(checks=CONFORMANCE).status_code == 200
     for label in ("/checkpoint", "/snapshot.jsonl.gz", "/.well-known/biofed-node.json"):
@@ -139,3 +140,5 @@ def test_happy_paths_conform(api):
     # errors have the protocol's shape, FastAPI's own query validation included
     bad = schema["/log"]["GET"].Case(query={"limit": 0}).call_and_validate(checks=CONFORMANCE)
     assert bad.status_code == 422 and set(bad.json()) == {"error", "message", "errors"}
+    unknown = schema["/log/index"]["GET"].Case(query={"id": "no/such/record"}).call_and_validate(checks=CONFORMANCE)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not-found"

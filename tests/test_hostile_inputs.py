@@ -254,6 +254,108 @@ def test_neutralise_leaves_numbers_alone():
         ["-3", "+49", "-1.5e3", "48.52", "plain", "'-x", "'@a", "'\t=1"]
 
 
+# --- huge numbers from a node: a profile / malformed refusal naming the place, nothing else changes
+
+HUGE = b"9" * 5000  # beyond Python's 4,300-digit int() limit
+
+
+def _spliced(leaf: bytes, member: bytes) -> bytes:
+    """A signed leaf with one more member spliced into its text (a node sending out-of-profile JSON)."""
+    return leaf[:-1] + b"," + member + b"}"
+
+
+def _served_state(net, node_id):
+    row = net.node_row(node_id)
+    return row["cursor"], row["tree_size"], row["root_hash"], sorted(net.records(node_id))
+
+
+@pytest.mark.parametrize("member, pointer, words", [
+    (b'"address":{"postCode":' + HUGE + b"}", "/entries/0/record/address/postCode", "5000 digits) is outside"),
+    (b'"address":{"postCode":-' + HUGE + b"}", "/entries/0/record/address/postCode", "5000 digits) is outside"),
+    (b'"x":[1,{"y":[' + HUGE + b"]}]", "/entries/0/record/x/1/y/0", "5000 digits) is outside"),
+    (b'"totalBudgetCents":9007199254740992', "/entries/0/record/totalBudgetCents", "9007199254740992 is outside"),
+])
+def test_huge_integer_in_a_served_record_is_a_malformed_page(tmp_path, member, pointer, words):
+    net = Network(tmp_path)
+    try:
+        net.real_node("alpha", 2)
+        key = SigningKey.generate()
+        leaves = [sign_record(actor("huge", f"h{i}"), key, "huge") for i in range(2)]
+        server, _ = net.log_server("huge", leaves, key)
+        assert net.harvest().nodes["huge"].status == "ok"
+        before = _served_state(net, "huge")
+        server.leaves.append(_spliced(sign_record(actor("huge", "h2"), key, "huge"), member))
+        report = net.harvest()
+        refused = report.nodes["huge"]
+        assert refused.status == "error" and refused.reason == "malformed", refused
+        assert f"{pointer}: integer" in refused.error and words in refused.error and "internal" not in refused.error
+        assert len(refused.error) < 400  # the number is named by its size, not spelled out
+        assert net.node_row("huge")["health"] == "error" and pointer in net.node_row("huge")["error"]
+        assert _served_state(net, "huge") == before
+        assert report.nodes["alpha"].status in ("ok", "unchanged") and len(net.records("alpha")) == 2
+    finally:
+        net.close()
+
+
+def test_largest_safe_integer_in_a_record_goes_through(tmp_path):
+    net = Network(tmp_path)
+    try:
+        node, _ = net.real_node("alpha", 0)
+        node.put_many([{"id": "project/p1", "type": "Project", "title": "Safe integers", "programme": "H2020",
+                        "totalBudgetCents": 2**53 - 1}])
+        assert net.harvest().nodes["alpha"].status == "ok"
+        held = orjson.loads(net.records("alpha")["alpha/project/p1"]["signed_json"])
+        assert held["totalBudgetCents"] == 9007199254740991
+    finally:
+        net.close()
+
+
+def _signed_note(key: SigningKey, origin: str, size_line: str, root: bytes, stamp: str) -> str:
+    """A correctly signed note whose size line is whatever a hostile node writes."""
+    import base64
+
+    from biofed.trust.checkpoint import note_key_id
+
+    body = f"{origin}\n{size_line}\n{base64.b64encode(root).decode()}\ntimestamp {stamp}\n".encode()
+    sig = base64.b64encode(note_key_id(origin, key.public) + key.sign(body)).decode()
+    return body.decode() + f"\n\u2014 {origin} {sig}\n"
+
+
+@pytest.mark.parametrize("size_line, words", [
+    ("9" * 5000, "tree size of 5000 digits is larger than 9007199254740991"),
+    ("9007199254740992", "tree size 9007199254740992 is larger than 9007199254740991"),
+    ("-" + "9" * 5000, "is not a decimal number"),
+    ("\u0663", "is not a decimal number"),  # a Unicode digit: str.isdigit(), yet not a size
+])
+def test_huge_or_non_decimal_checkpoint_size_is_a_malformed_checkpoint(tmp_path, size_line, words):
+    from datetime import datetime, timezone
+
+    from hostile import utc
+
+    from biofed.trust import merkle
+
+    net = Network(tmp_path)
+    try:
+        net.real_node("alpha", 1)
+        key = SigningKey.generate()
+        leaves = [sign_record(actor("huge", f"h{i}"), key, "huge") for i in range(2)]
+        server, _ = net.log_server("huge", leaves, key)
+        assert net.harvest().nodes["huge"].status == "ok"
+        before = _served_state(net, "huge")
+        root = merkle.root([merkle.leaf_hash(leaf) for leaf in leaves])
+        note = _signed_note(key, "biofed/node/huge", size_line, root, utc(datetime.now(timezone.utc)))
+        server.checkpoint_note = lambda: note
+        report = net.harvest()
+        refused = report.nodes["huge"]
+        assert refused.status == "error" and refused.reason == "malformed", refused
+        assert words in refused.error and len(refused.error) < 400
+        assert _served_state(net, "huge") == before
+        assert server.requests[-1] == "/checkpoint"  # no page was asked for
+        assert report.nodes["alpha"].status in ("ok", "unchanged")
+    finally:
+        net.close()
+
+
 # --- a gzip bomb in a feed
 
 

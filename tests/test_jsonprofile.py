@@ -153,3 +153,54 @@ def test_hook_errors_name_the_place(raw, pointer):
         loads(raw)
     assert err.value.pointer == pointer
     assert str(err.value).startswith(pointer + ": ")
+
+
+# --- over-long integers: the profile's own error, with its pointer, on every path -----------
+
+_HUGE = "7" * 5000  # beyond Python's 4,300-digit int() limit
+
+
+@pytest.mark.parametrize(
+    "raw, pointer",
+    [
+        ('{"address": {"postCode": %s}}' % _HUGE, "/address/postCode"),
+        ('{"address": {"postCode": -%s}}' % _HUGE, "/address/postCode"),
+        ('[1, [2, {"a": {"b": [0, -%s]}}]]' % _HUGE, "/1/1/a/b/1"),
+        ('{"k": ' * 20 + _HUGE + "}" * 20, "/k" * 20),
+        (_HUGE, ""),
+        ('{"n": 18446744073709551616}', "/n"),  # 2**64: orjson reads it as a float
+        ('{"n": 12345678901234567}', "/n"),  # 17 digits: refused before int()
+        ('{"a": 1.5, "n": %s}' % _HUGE, "/a"),  # the first offence, in document order
+        ('{"n": %s, "a": 1.5}' % _HUGE, "/n"),
+        ('{"a": {"b": 1, "b": %s}}' % _HUGE, "/a/b"),
+    ],
+)
+def test_over_long_integers_are_profile_errors_with_pointer(raw, pointer):
+    for data, fn in ((raw.encode(), loads), (raw.encode(), loads_fast), (raw, loads), (raw.encode(), parse)):
+        with pytest.raises(ProfileError) as err:
+            fn(data, max_bytes=None)
+        assert err.value.pointer == pointer, (fn, data[:40])
+        assert "outside +-(2**53-1)" in err.value.message or "floating-point" in err.value.message
+        assert len(str(err.value)) < 200  # names the number by its size, never spells out 5,000 digits
+
+
+def test_check_names_huge_python_ints_without_str():
+    with pytest.raises(ProfileError) as err:
+        check({"a": {"b": [0, -(10**5000)]}})
+    assert err.value.pointer == "/a/b/1" and "bits" in err.value.message
+
+
+@pytest.mark.parametrize("fn", [loads, loads_fast])
+def test_safe_integer_bounds_exactly(fn):
+    assert fn(b'{"n": [9007199254740991, -9007199254740991]}') == {"n": [2**53 - 1, -(2**53 - 1)]}
+    for raw in (b'{"x": {"n": 9007199254740992}}', b'{"x": {"n": -9007199254740992}}'):
+        with pytest.raises(ProfileError) as err:
+            fn(raw)
+        assert err.value.pointer == "/x/n" and "9007199254740992 is outside" in err.value.message
+
+
+def test_duplicate_key_pointer_follows_the_parser_order():
+    # the inner object closes (and is refused) before the outer one: the pointer names the inner key
+    with pytest.raises(ProfileError) as err:
+        loads(b'{"a": 1, "a": {"b": 1, "b": 2}}')
+    assert err.value.message == "duplicate key 'b'" and err.value.pointer == "/a/b"

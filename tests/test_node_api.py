@@ -64,7 +64,7 @@ def test_checkpoint_and_proofs_verify(served):
     keys = descriptor_keys(client.get("/.well-known/biofed-node.json").json())
     response = client.get("/checkpoint")
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    cp = checkpoint.verify(response.text, NODE_ID, list(keys.values()), origin=f"biofed/node/{NODE_ID}")
+    cp = checkpoint.verify(response.text, list(keys.values()), origin=f"biofed/node/{NODE_ID}")
     assert cp.size == 13
     leaves = [merkle.leaf_hash(orjson.dumps(e["record"], option=orjson.OPT_SORT_KEYS))
               for e in client.get("/log?limit=1000").json()["entries"]]
@@ -279,11 +279,11 @@ def test_checkpoint_is_resigned_on_schedule(tmp_path):
     node.close()
     with TestClient(create_app(tmp_path / "node", checkpoint_interval=1)) as client:
         keys = list(descriptor_keys(client.get("/.well-known/biofed-node.json").json()).values())
-        first = checkpoint.verify(client.get("/checkpoint").text, NODE_ID, keys)
+        first = checkpoint.verify(client.get("/checkpoint").text, keys, origin=f"biofed/node/{NODE_ID}")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             time.sleep(0.3)
-            later = checkpoint.verify(client.get("/checkpoint").text, NODE_ID, keys)
+            later = checkpoint.verify(client.get("/checkpoint").text, keys, origin=f"biofed/node/{NODE_ID}")
             if later.timestamp != first.timestamp:
                 break
         assert later.timestamp > first.timestamp

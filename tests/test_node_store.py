@@ -31,7 +31,7 @@ def test_init_writes_config_key_0600_and_hashed_admin_token(tmp_path):
     assert node.authenticate(token + "x") is None
     # an empty log is signed from the start
     note = node.checkpoint_note()
-    cp = checkpoint.verify(note, NODE_ID, [node.signing_key.public], origin=f"biofed/node/{NODE_ID}")
+    cp = checkpoint.verify(note, [node.signing_key.public], origin=f"biofed/node/{NODE_ID}")
     assert cp.size == 0 and cp.root == merkle.EMPTY_ROOT
     node.close()
 
@@ -172,7 +172,7 @@ def test_rotation_keeps_old_records_verifiable(tmp_path):
     with pytest.raises(proofs.ProofError):
         proofs.verify(statement, keys[new_kid])
     # the checkpoint is now signed by the new key
-    checkpoint.verify(node.checkpoint_note(), NODE_ID, [keys[new_kid]])
+    checkpoint.verify(node.checkpoint_note(), [keys[new_kid]], origin=f"biofed/node/{NODE_ID}")
     assert node.check_log() == []
     node.close()
     reopened = Node.open(tmp_path / "node")
@@ -220,12 +220,12 @@ def test_checkpoint_matches_leaves_and_resigns(tmp_path):
     node, _ = make_node(tmp_path)
     node.put_many(actors(7))
     leaves = [merkle.leaf_hash(leaf) for _, leaf in node.log_page(0, 7)]  # from the published bytes
-    cp = checkpoint.verify(node.checkpoint_note(), NODE_ID, [node.signing_key.public])
+    cp = checkpoint.verify(node.checkpoint_note(), [node.signing_key.public], origin=f"biofed/node/{NODE_ID}")
     assert cp.size == 7 and cp.root == merkle.root(leaves)
     for seq in range(1, 8):
         merkle.verify_inclusion(leaves[seq - 1], seq - 1, 7, node.inclusion_proof(seq, 7), cp.root)
     for first in range(1, 8):
         merkle.verify_consistency(first, 7, merkle.root(leaves[:first]), cp.root, node.consistency_proof(first, 7))
     note = node.resign_checkpoint()
-    assert checkpoint.verify(note, NODE_ID, [node.signing_key.public]).root == cp.root
+    assert checkpoint.verify(note, [node.signing_key.public], origin=f"biofed/node/{NODE_ID}").root == cp.root
     node.close()

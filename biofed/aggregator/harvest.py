@@ -422,7 +422,7 @@ class _Run:
             raise FetchError("http-status", f"GET /checkpoint answered HTTP {response.status}")
         # Only keys never reported compromised may vouch for the current state of a log.
         trusted = [PublicKey(k.raw) for k in keys if k.status != "revoked" and not k.compromised_since]
-        cp = checkpoints.verify(note, node_id, trusted, origin=f"biofed/node/{node_id}")
+        cp = checkpoints.verify(note, trusted, origin=f"biofed/node/{node_id}")
         checkpoints.check_fresh(cp, self.settings.max_age, self.now)
         if cp.size < row["tree_size"] or cp.size < row["cursor"]:
             raise checkpoints.CheckpointError(

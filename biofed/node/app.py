@@ -289,6 +289,19 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
         hashes = node.consistency_proof(first, second)
         return {"first": first, "second": second, "hashes": [base64.b64encode(h).decode() for h in hashes]}
 
+    @app.get("/log/index", summary="Where a record's current version is in the log (for an inclusion proof)",
+             responses=answers(404, 422, ok=(200, JSON, {
+                 "type": "object", "required": ["id", "version", "seq", "deleted"],
+                 "properties": {"id": {"type": "string"}, "version": {"type": "integer"},
+                                "seq": {"type": "integer"}, "deleted": {"type": "boolean"}}})))
+    def log_index(id: str = Query(..., min_length=1, max_length=512, description="A record id (or its short form)")):
+        # The entry holding the bytes GET /records/{id} serves now (its tombstone when deleted).
+        stored = node.record(id)
+        if stored is None:
+            raise ApiError(404, "not-found", f"no record {node.full_id(id)!r} on node {node.id}")
+        return JSONResponse({"id": stored.id, "version": stored.version, "seq": stored.seq, "deleted": stored.deleted},
+                            headers={"Cache-Control": "no-cache"})
+
     snapshot_cache: dict[int, bytes] = {}
 
     @app.get("/snapshot.jsonl.gz", summary="Every current record, one per line, gzip",

@@ -29,9 +29,9 @@ from biofed.node.config import CONFIG_FILE, DATABASE_FILE, KEYS_DIR, NodeConfig
 from biofed.node.records import CONTENT_TYPES, Issue, content_hash, content_of, namespaced_id
 from biofed.trust import merkle
 from biofed.trust.canonical import canonicalize
-from biofed.trust.checkpoint import Checkpoint
+from biofed.trust.checkpoint import SIGNATURE_PREFIX, Checkpoint, verifier_key
 from biofed.trust.jsonprofile import MAX_RECORD_BYTES, ProfileError, check
-from biofed.trust.keys import SigningKey
+from biofed.trust.keys import PublicKey, SigningKey
 from biofed.trust.proofs import sign, utc_now
 
 SCOPES = ("write", "delete", "admin")
@@ -381,7 +381,7 @@ class Node:
     def _sign_checkpoint(self, conn, compact: merkle.CompactRange, key: SigningKey, now: str) -> str:
         self._save_tree(conn, compact)
         root = compact.root()
-        note = Checkpoint(self.config.origin, compact.size, root, now).sign(key, self.id)
+        note = Checkpoint(self.config.origin, compact.size, root, now).sign(key)  # key name = origin
         conn.execute("INSERT OR REPLACE INTO checkpoints (size, root, timestamp, kid, note) VALUES (?, ?, ?, ?, ?)",
                      (compact.size, root, now, key.kid, note))
         return note
@@ -393,7 +393,9 @@ class Node:
 
     def checkpoint_note(self) -> str:
         row = self.conn.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
-        if row is None:
+        # A note signed under the node id (before the key name became the origin, protocol.md §5)
+        # is signed again at once: verifiers know only the origin's key name.
+        if row is None or f"\n\n{SIGNATURE_PREFIX}{self.config.origin} " not in row[0]:
             return self.resign_checkpoint()
         return row[0]
 
@@ -614,9 +616,12 @@ class Node:
             from biofed.schema import SCHEMA_VERSIONS as versions
         except ImportError:
             versions = ["1.0"]
+        keys = self.keys()
         return {"id": c.id, "name": c.name, "country": c.country, "region": c.region, "licence": c.licence,
                 "baseUrl": c.baseUrl, "origin": c.origin, "schemaVersions": list(versions),
-                "keys": {"keys": self.keys()}}
+                "keys": {"keys": keys},
+                # the signed-note verifier keys of the keys that may sign a checkpoint (protocol.md §5)
+                "checkpointKeys": [verifier_key(c.origin, PublicKey.from_jwk(k)) for k in keys if k["status"] != "revoked"]}
 
     # --- tokens
 

@@ -34,38 +34,76 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     obj = {}
     for key, value in pairs:
         if key in obj:
-            raise ProfileError(f"duplicate key {key!r}", "")
+            raise _HookError("duplicate", f"duplicate key {key!r}")
         obj[key] = value
     return obj
 
 
+# 2**53 - 1 has 16 digits: an integer literal with more digits is out of range. Checked on the
+# text, before int() -- which refuses over 4,300 digits with its own ValueError (and is slow).
+SAFE_DIGITS = len(str(MAX_SAFE_INTEGER))
+
+
+def _digits(text: str) -> int:
+    return len(text) - text.startswith("-")
+
+
+def _too_long(text: str) -> str:
+    shown = text if len(text) <= 24 else f"{text[:10]}...{text[-6:]}"
+    return f"integer {shown} ({_digits(text)} digits) is outside +-(2**53-1)"
+
+
+def _parse_int(text: str) -> int:
+    if _digits(text) > SAFE_DIGITS:
+        raise _HookError("number", _too_long(text))
+    return int(text)  # in range or not, check() judges it with its pointer
+
+
 def _reject_float(text: str):
-    raise ProfileError(f"floating-point number {text} is not allowed (use integers or decimal strings)", "")
+    raise _HookError("number", f"floating-point number {text} is not allowed (use integers or decimal strings)")
 
 
 def _reject_constant(text: str):
-    raise ProfileError(f"{text} is not valid JSON", "")
+    raise _HookError("number", f"{text} is not valid JSON")
+
+
+class _HookError(ProfileError):
+    """Raised inside the parser's hooks, which don't know where they are; `kind` says what to look for."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message, "")
+        self.kind = kind
 
 
 class _Number(str):
-    """A float or NaN/Infinity, kept as its text while locating it."""
+    """A float, NaN/Infinity or over-long integer, kept as its text while locating it."""
 
 
-def _locate(text: str) -> str:
-    """JSON pointer of the first duplicate key or non-integer number in `text` ("" if none is found)."""
+def _locate_int(text: str):
+    return _Number(text) if _digits(text) > SAFE_DIGITS else 0
+
+
+def _locate(text: str, kind: str) -> str:
+    """JSON pointer of the first offending value of `kind` ("duplicate" key or bad "number") in `text`.
+
+    The order is the parser's: numbers in document order; a duplicate key when its object closes,
+    so inner objects before the object holding them. "" if nothing is found.
+    """
 
     def walk(value, pointer):
         if isinstance(value, _Number):
-            return pointer
+            return pointer if kind == "number" else None
         if isinstance(value, list) and value and isinstance(value[0], tuple):  # an object, as its pairs
-            seen = set()
             for key, item in value:
-                if key in seen:
-                    return f"{pointer}/{_pointer_token(key)}"
-                seen.add(key)
                 found = walk(item, f"{pointer}/{_pointer_token(key)}")
                 if found is not None:
                     return found
+            if kind == "duplicate":
+                seen = set()
+                for key, _ in value:
+                    if key in seen:
+                        return f"{pointer}/{_pointer_token(key)}"
+                    seen.add(key)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 found = walk(item, f"{pointer}/{index}")
@@ -74,7 +112,8 @@ def _locate(text: str) -> str:
         return None
 
     try:
-        tree = json.loads(text, object_pairs_hook=list, parse_float=_Number, parse_constant=_Number)
+        tree = json.loads(text, object_pairs_hook=list, parse_float=_Number, parse_constant=_Number,
+                          parse_int=_locate_int)
         return walk(tree, "") or ""
     except (ValueError, RecursionError):
         return ""
@@ -102,16 +141,22 @@ def loads(data: bytes | str, *, max_bytes: int | None = MAX_RECORD_BYTES, max_de
             object_pairs_hook=_reject_duplicates,
             parse_float=_reject_float,
             parse_constant=_reject_constant,
+            parse_int=_parse_int,
         )
-    except ProfileError as exc:
+    except _HookError as exc:
         # The parser's hooks don't know where they are: find the place for the message.
-        raise ProfileError(exc.message, _locate(text)) from None
+        raise ProfileError(exc.message, _locate(text, exc.kind)) from None
     except RecursionError:
         raise ProfileError(f"nested deeper than {max_depth} levels", "") from None
     except json.JSONDecodeError as exc:
         raise ProfileError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "") from None
     check(obj, max_depth=max_depth)
     return obj
+
+
+def _int_text(value: int) -> str:
+    # str() of an int over 4,300 digits raises ValueError: describe a huge one by its size.
+    return str(value) if abs(value) < 10**24 else f"of {value.bit_length()} bits"
 
 
 def check(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
@@ -128,7 +173,7 @@ def check(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
             continue
         elif isinstance(value, int):
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                raise ProfileError(f"integer {value} is outside +-(2**53-1)", pointer)
+                raise ProfileError(f"integer {_int_text(value)} is outside +-(2**53-1)", pointer)
         elif isinstance(value, float):
             raise ProfileError(f"floating-point number {value!r} is not allowed", pointer)
         elif isinstance(value, dict):
