@@ -106,6 +106,7 @@ class _Row:
 
     def __init__(self, cells: dict[str, Any]):
         self.cells = cells
+        self.texts = {column: v.text_of(value) for column, value in cells.items()}  # each cell as text, once
         self.errors: list[RowError] = []
         self.warnings: list[RowError] = []
 
@@ -144,15 +145,15 @@ class _Row:
         return self.get("postal_code")
 
     def text(self, column: str) -> str:
-        return v.text_of(self.cells.get(column))
+        return self.texts.get(column, "")
 
     def get(self, column: str, parse=None, raw=None):
         """The parsed value of a column, or None when empty or unparseable (an error is recorded)."""
-        raw = self.cells.get(column) if raw is None else raw
-        if v.text_of(raw) == "":
+        text = self.texts.get(column, "") if raw is None else v.text_of(raw)
+        if text == "":
             return None
         try:
-            return parse(raw) if parse else v.text_of(raw)
+            return parse(self.cells[column] if raw is None else raw) if parse else text
         except ValueError as exc:
             self.errors.append(RowError(column, str(exc)))
             return None
@@ -360,8 +361,8 @@ def map_row(cells: dict[str, Any], *, kind: str | None, node_id: str,
     row_kind = row.text("type").lower() or kind or "actor"
     if row_kind not in COLUMNS:
         return None, [RowError("type", f"unknown type {row.text('type')!r}; use Actor, Project or Offer")], []
-    for column, value in cells.items():
-        if v.text_of(value) and column not in COLUMNS[row_kind] and not _DESCRIPTION_LANG.match(column):
+    for column, text in row.texts.items():
+        if text and column not in COLUMNS[row_kind] and not _DESCRIPTION_LANG.match(column):
             row.errors.append(RowError(column, f"column {column} is not used for a {row_kind.capitalize()}"))
     content: dict = {"type": row_kind.capitalize()}
     if row_kind == "actor":

@@ -10,20 +10,20 @@ id derived from the name by an older version), see biofed.node.importing.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 KEYS = ("pic", "ror", "vat", "domain")
 
 
+# scheme, optional user info and "www.", then the host (ASCII names only: it becomes a local id), then a port,
+# a path or the end
+_HOST = re.compile(r"^https?://(?:[^/?#@]*@)?(?:www\.)?([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)+)\.?(?=[:/?#]|$)",
+                   re.IGNORECASE)
+
+
 def website_domain(url: str | None) -> str | None:
     """`https://www.Neckar-Cell.example/en/` -> `neckar-cell.example` (None when there is no usable host)."""
-    if not url:
-        return None
-    try:
-        host = (urlsplit(url).hostname or "").removeprefix("www.")
-    except ValueError:
-        return None
-    return host if re.fullmatch(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)+", host) else None
+    match = _HOST.match(url or "")
+    return match.group(1).lower() if match else None
 
 
 def match_keys(content: dict) -> list[tuple[str, str]]:

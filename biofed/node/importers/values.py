@@ -101,6 +101,8 @@ def text_of(value) -> str:
     """A cell as NFC text with outer spaces removed; numbers as written (no `.0`)."""
     if value is None:
         return ""
+    if type(value) is str:  # the common case, first
+        return unicodedata.normalize("NFC", value).strip() if not value.isascii() else value.strip()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (datetime.date, datetime.datetime)):
