@@ -135,9 +135,11 @@ def test_error_report_names_row_column_and_reason():
     fields = collections.defaultdict(set)
     for source, field, _ in report:
         fields[source].add(field)
-    assert fields["row 3"] == {"actor_type", "sectors", "website", "lat"}
+    assert fields["row 3"] == {"actor_type", "sectors", "lat"}
+    assert [(w.field, w.message) for w in rows[1].warnings] == [
+        ("website", "'www.albgen.example' has no scheme; read as 'https://www.albgen.example'")]
     assert fields["row 4"] == {"email", "country", "founding_year"}
-    assert fields["row 5"] == {"id", "name", "region", "size_class"}
+    assert fields["row 5"] == {"name", "region", "size_class"}  # no id or name, but its website gives an id
     assert fields["row 6"] == {"website", "lat"}
     assert any("person" in m for s, f, m in report if f == "email")
     assert all(row.content is None for row in rows[1:])

@@ -53,13 +53,15 @@ def init(directory, node_id, name, country, region, base_url, licence):
     click.echo(token)
 
 
-def _read_rows(path: Path, fmt, kind, node_):
+def _read_rows(path: Path, fmt, kind, node_, within=None):
     try:
         from biofed.node.importers import read_rows
     except ImportError:  # importers not installed: plain JSON / JSON Lines records only
         read_rows = None
     if read_rows is not None:
-        return list(read_rows(path, format=fmt, kind=kind, node_id=node_.id, node_region=node_.config.region))
+        options = {"within": within} if within else {}
+        return list(read_rows(path, format=fmt, kind=kind, node_id=node_.id, node_region=node_.config.region,
+                              **options))
     return list(_read_json_rows(path, fmt))
 
 
@@ -99,42 +101,90 @@ def _print_rejects(rejected) -> None:
         click.echo(f"... and {len(rejected) - SHOWN_REJECTS} more rejected rows (see --rejects FILE)", err=True)
 
 
+def _print_warnings(warnings) -> None:
+    for source, warning in warnings[:SHOWN_REJECTS]:
+        click.echo(_printable(f"{source}: {warning.field or '/'}: warning: {warning.message}"), err=True)
+    if len(warnings) > SHOWN_REJECTS:
+        click.echo(f"... and {len(warnings) - SHOWN_REJECTS} more warnings", err=True)
+
+
+def _print_plan(result) -> None:
+    """The dry run's plan on standard output: one line per record, `action<TAB>id<TAB>source`."""
+    for action, record_id, source in result.changes:
+        click.echo(f"{action}\t{record_id}\t{_printable(source) or 'not in the file'}")
+
+
 @node.command("import")
 @directory_argument
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option("--type", "kind", type=click.Choice(KINDS), help="What the rows are (default: from the file).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: from the file name).")
+@click.option("--sync", is_flag=True, help="FILE is the complete list of its record types: delete the published "
+                                           "records of those types that it does not mention.")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="With --sync: allow deleting more than 20 % of a record type's published records.")
+@click.option("--within", metavar="REGION", help="ROR and CORDIS: only organisations in this NUTS region, e.g. DE1.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows; report and skip the rest.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rejected rows with their errors here as JSON Lines.")
-@click.option("--dry-run", is_flag=True, help="Validate and report, write nothing.")
+@click.option("--dry-run", is_flag=True, help="Validate and report, write nothing; list on standard output what "
+                                              "would be created, updated, restored, left unchanged and deleted.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def import_(directory, file, kind, fmt, skip_invalid, rejects, dry_run, quiet):
+def import_(directory, file, kind, fmt, sync, allow_mass_delete, within, skip_invalid, rejects, dry_run, quiet):
     """Validate, sign and publish the records in FILE, all in one transaction.
 
-    By default nothing is imported if any row is invalid. Re-importing the
-    same file creates no new versions.
+    FILE is a spreadsheet, JSON records, a ROR dump or the CORDIS folder. By
+    default nothing is imported if any row is invalid. Re-importing the same
+    file creates no new versions. Without --sync nothing is deleted.
     """
-    from biofed.node.importing import import_rows
+    from biofed.node.importers import guess_format
+    from biofed.node.importing import MASS_DELETE_SHARE, import_rows
     from biofed.progress import progress
 
+    if within and (fmt or guess_format(file)) not in ("ror", "cordis"):
+        raise BiofedError("--within applies to ROR and CORDIS imports only")
+    if allow_mass_delete and not sync:
+        raise BiofedError("--allow-mass-delete only makes sense with --sync")
     with _open(directory) as node_:
-        rows = _read_rows(file, fmt, kind, node_)
+        rows = _read_rows(file, fmt, kind, node_, within=within)
         with progress(f"import {file.name}", total=len(rows), quiet=quiet) as advance:
             outcome = import_rows(node_, rows, skip_invalid=skip_invalid, dry_run=dry_run, on_progress=advance,
-                                  label=file.name)
-        result, rejected, all_or_nothing = outcome.result, outcome.rejected, outcome.all_or_nothing
+                                  label=file.name, sync=sync, allow_mass_delete=allow_mass_delete)
+        result, rejected = outcome.result, outcome.rejected
         if rejects is not None:
             with rejects.open("w", encoding="utf-8") as out:
                 for item in rejected:
                     out.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
         _print_rejects(rejected)
-        if rejected and all_or_nothing:
-            raise BiofedError(f"{len(rejected)} of {len(rows)} rows in {file.name} are invalid; nothing imported "
+        _print_warnings(outcome.warnings)
+        invalid = len(rejected) - (1 if outcome.file_errors else 0)
+        if outcome.file_errors:
+            raise BiofedError(f"{file.name}: the file or its header has {outcome.file_errors} error(s) (above) and "
+                              f"{invalid} of {outcome.rows} rows are invalid; nothing imported (a column the node "
+                              "does not know would be lost, so --skip-invalid does not skip it)")
+        if rejected and outcome.all_or_nothing:
+            raise BiofedError(f"{len(rejected)} of {outcome.rows} rows in {file.name} are invalid; nothing imported "
                               "(fix them, or use --skip-invalid to import the valid rows)")
+        if dry_run:
+            _print_plan(result)
+        if outcome.mass_delete:
+            raise BiofedError(f"--sync would delete {'; '.join(map(str, outcome.mass_delete))}, more than "
+                              f"{MASS_DELETE_SHARE:.0%}; nothing imported. Check that {file.name} is complete "
+                              "(--dry-run lists the deletions), then add --allow-mass-delete")
+        if rejected and not result.written and not result.unchanged:
+            raise BiofedError(f"none of the {outcome.rows} rows in {file.name} could be imported")
+        for action, record_id, source in result.changes:
+            if action == "restored":
+                click.echo(_printable(f"{source}: {record_id} was deleted; published again"), err=True)
         verb = "Would import" if dry_run else "Imported"
         click.echo(f"{verb} {file.name}: {result.created} created, {result.updated} updated, "
-                   f"{result.unchanged} unchanged, {len(rejected)} rejected; log size {result.tree_size}", err=True)
+                   f"{result.unchanged} unchanged, {result.restored} restored, {result.deleted} deleted, "
+                   f"{len(rejected)} rejected; log size {result.tree_size}", err=True)
+        if outcome.sync_skipped:
+            click.echo(f"Nothing deleted: {outcome.sync_skipped}.", err=True)
+        for record_type, count in outcome.not_in_file.items():
+            click.echo(f"{count} published {record_type} record(s) are not in {file.name}: kept "
+                       "(--sync deletes them; --dry-run --sync lists them)", err=True)
 
 
 @node.command()

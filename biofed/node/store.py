@@ -88,14 +88,18 @@ class ImportResult:
     unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     tree_size: int = 0
+    restored: int = 0  # deleted records published again (counted apart from updates, so it is never silent)
+    deleted: int = 0  # tombstones written (put_many's `tombstones`)
+    changes: list[tuple[str, str, str]] = field(default_factory=list)  # (action, record id, source), input order
 
     @property
     def written(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.restored + self.deleted
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "rejected": len(self.rejected), "treeSize": self.tree_size}
+                "restored": self.restored, "deleted": self.deleted, "rejected": len(self.rejected),
+                "treeSize": self.tree_size}
 
 
 class ImportRejected(NodeError):
@@ -425,7 +429,8 @@ class Node:
     def _write_records(self, contents: Iterable, *, skip_invalid: bool, sources: Sequence[str] | None,
                        on_progress: Callable[[int], None] | None = None,
                        precheck: Callable[[str, tuple | None], None] | None = None,
-                       dry_run: bool = False, force: bool = False) -> tuple[ImportResult, list[tuple[dict, bytes]]]:
+                       dry_run: bool = False, force: bool = False,
+                       tombstones: Sequence[str] = ()) -> tuple[ImportResult, list[tuple[dict, bytes]]]:
         result = ImportResult()
         written: list[tuple[dict, bytes]] = []
         with self._write() as conn:
@@ -446,6 +451,7 @@ class Node:
                     chash = content_hash(content)
                     if state is not None and not state[2] and state[1] == chash and not force:
                         result.unchanged += 1
+                        result.changes.append(("unchanged", record_id, source))
                         if on_progress:
                             on_progress(1)
                         continue
@@ -462,25 +468,38 @@ class Node:
                     if on_progress:
                         on_progress(1)
                     continue
-                if state is None:
-                    result.created += 1
-                else:
-                    result.updated += 1
+                action = "created" if state is None else "restored" if state[2] else "updated"
+                setattr(result, action, getattr(result, action) + 1)
+                result.changes.append((action, record_id, source))
                 batch_state[record_id] = (version, chash, 0)
                 log_entries.append((record_id, leaf))
-                record_rows.append((record_id, content["type"], version, chash, leaf, compact.size + len(log_entries)))
+                record_rows.append((record_id, content["type"], version, chash, leaf, 0,
+                                    compact.size + len(log_entries)))
                 written.append((signed, leaf))
                 if on_progress:
                     on_progress(1)
             if result.rejected and not skip_invalid:
                 raise ImportRejected(result)
+            for record_id in tombstones:  # in the same transaction as the puts: a sync is all or nothing
+                if record_id in batch_state:
+                    continue  # written by this very batch
+                state = conn.execute("SELECT version, content_hash, deleted, type FROM records WHERE id = ?",
+                                     (record_id,)).fetchone()
+                if state is None or state[2] or state[3] not in CONTENT_TYPES:
+                    continue  # unknown, already deleted, or a key statement
+                tombstone, leaf = self._tombstone(record_id, state[0] + 1, key, now)
+                result.deleted += 1
+                result.changes.append(("deleted", record_id, ""))
+                log_entries.append((record_id, leaf))
+                record_rows.append((record_id, state[3], state[0] + 1, content_hash(tombstone), leaf, 1,
+                                    compact.size + len(log_entries)))
             if log_entries:
                 self._append_log(conn, compact, log_entries)
                 conn.executemany(
                     "INSERT INTO records (id, type, version, content_hash, signed, deleted, seq) "
-                    "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET type = excluded.type, "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET type = excluded.type, "
                     "version = excluded.version, content_hash = excluded.content_hash, "
-                    "signed = excluded.signed, deleted = 0, seq = excluded.seq",
+                    "signed = excluded.signed, deleted = excluded.deleted, seq = excluded.seq",
                     record_rows,
                 )
                 self._sign_checkpoint(conn, compact, key, now)
@@ -491,17 +510,20 @@ class Node:
 
     def put_many(self, contents: Iterable[dict], *, skip_invalid: bool = False,
                  sources: Sequence[str] | None = None,
-                 on_progress: Callable[[int], None] | None = None, dry_run: bool = False) -> ImportResult:
+                 on_progress: Callable[[int], None] | None = None, dry_run: bool = False,
+                 tombstones: Sequence[str] = ()) -> ImportResult:
         """Validate, sign and append many records in one transaction.
 
         All-or-nothing unless `skip_invalid`: then valid records are written and
         the invalid ones come back in `result.rejected`. Content equal to the
-        current version (ignoring version, dateModified, proof) is left alone.
+        current version (ignoring version, dateModified, proof) is left alone;
+        a deleted record put again is counted as `restored`. `tombstones`: ids
+        of live records to delete in the same transaction (a sync).
         `dry_run` does all the work, reports, and rolls back.
         """
         try:
             result, _ = self._write_records(contents, skip_invalid=skip_invalid, sources=sources,
-                                            on_progress=on_progress, dry_run=dry_run)
+                                            on_progress=on_progress, dry_run=dry_run, tombstones=tombstones)
         except _DryRun as done:
             return done.result
         return result
@@ -535,6 +557,11 @@ class Node:
         record_id, _, _ = self._prepare(content)
         return orjson.loads(self.get(record_id))
 
+    def _tombstone(self, record_id: str, version: int, key: SigningKey, now: str) -> tuple[dict, bytes]:
+        """(unsigned tombstone, its signed canonical bytes) for `record_id` at `version`."""
+        tombstone = {"id": record_id, "type": "Tombstone", "version": version, "dateModified": now}
+        return tombstone, canonicalize(sign(tombstone, key, self.verification_method(key.kid), created=now))
+
     def delete(self, record_id: str, *, expect_version: int | None = None) -> dict:
         """Append a signed tombstone; return it."""
         record_id = self.full_id(record_id)
@@ -548,9 +575,8 @@ class Node:
                 raise VersionConflict(f"record {record_id} is at version {state[0]}, not {expect_version}")
             key = self._current_key(conn)
             now = utc_now()
-            tombstone = {"id": record_id, "type": "Tombstone", "version": state[0] + 1, "dateModified": now}
-            signed = sign(tombstone, key, self.verification_method(key.kid), created=now)
-            leaf = canonicalize(signed)
+            tombstone, leaf = self._tombstone(record_id, state[0] + 1, key, now)
+            signed = orjson.loads(leaf)
             compact = self._tree(conn)
             seq = self._append_log(conn, compact, [(record_id, leaf)])
             conn.execute("UPDATE records SET version = ?, content_hash = ?, signed = ?, deleted = 1, seq = ? "

@@ -42,6 +42,9 @@ class ImportRow:
     source: str  # "row 12", "line 3", "ror https://ror.org/..."
     content: dict | None  # unsigned record content with id, type and fields
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)  # values converted, not refused (a date as a year)
+    whole_file: bool = False  # the errors are about the file or its header, not one record
+    derived_id: bool = False  # no id given: derived, so the node may match it to a record published earlier
 
     @property
     def ok(self) -> bool:

@@ -7,11 +7,14 @@ One row is one record. Column names are case-insensitive (`Postal code`,
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 from biofed.node.importers import RowError
 from biofed.node.importers import values as v
+from biofed.node.importers.identity import local_id_from, match_keys, name_of
+from biofed.node.importers.personal import personal_address
 from biofed.node.importers.regions import iso_country, region_for_city
 
 COMMON = ("id", "type", "description", "description_lang", "website", "email", "phone", "contact_form",
@@ -27,13 +30,9 @@ COLUMNS = {"actor": set(COMMON + ACTOR), "project": set(COMMON + PROJECT) - {"te
            "value_chain_stages", "phone", "email", "contact_form", "country", "region", "website"},
            "offer": set(COMMON + OFFER)}
 ALL_COLUMNS = set().union(*COLUMNS.values())
+# Countries whose postcodes are all digits of one length: a number cell can only have lost leading zeros.
+_POSTCODE_DIGITS = {"DE": 5, "FR": 5, "IT": 5, "ES": 5, "FI": 5, "US": 5}
 _DESCRIPTION_LANG = re.compile(r"^description_([a-z]{2,3})$")
-_ROLE_MAILBOXES = {"info", "office", "contact", "kontakt", "press", "presse", "sales", "vertrieb", "service",
-                   "support", "team", "jobs", "hr", "admin", "mail", "post", "hello", "welcome", "secretariat",
-                   "sekretariat", "empfang", "reception", "communication", "kommunikation", "marketing", "events",
-                   "bd", "business", "development", "research", "lab", "labor", "training", "akademie", "academy",
-                   "transfer", "techtransfer", "innovation", "pressestelle", "zentrale", "institut", "institute"}
-KIND_OF_TYPE = {"actor": "actor", "project": "project", "offer": "offer"}
 
 
 def column_name(header: Any) -> str:
@@ -73,18 +72,21 @@ def _region(value: str) -> str:
     return code
 
 
-def _email(value: str) -> str:
+def _email(value: str, names: list[str]) -> str:
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", value):
         raise ValueError(f"{value!r} is not an e-mail address")
-    local = value.split("@")[0].lower()
-    words = re.split(r"[._-]", local)
-    if re.fullmatch(r"[a-z]+[._][a-z]+", local) and not set(words) & _ROLE_MAILBOXES:
-        raise ValueError(f"{value!r} looks like a person's address; give an organisational mailbox such as info@...")
+    reason = personal_address(value, names)
+    if reason:
+        raise ValueError(reason)
     return value
 
 
+_WEB_ADDRESS = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
+_BARE_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
 def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/$.?#].[^\s]*$", value, re.IGNORECASE):
+    if not _WEB_ADDRESS.match(value):
         raise ValueError(f"{value!r} is not a web address starting with http:// or https://")
     return value
 
@@ -100,22 +102,58 @@ def _partner(entry: str, role: str, node_id: str) -> dict:
 
 
 class _Row:
-    """Collects the mapped fields and the errors of one row."""
+    """Collects the mapped fields, the errors and the warnings (values converted, not refused) of one row."""
 
     def __init__(self, cells: dict[str, Any]):
         self.cells = cells
+        self.texts = {column: v.text_of(value) for column, value in cells.items()}  # each cell as text, once
         self.errors: list[RowError] = []
+        self.warnings: list[RowError] = []
+
+    def url(self, column: str, value=None) -> str | None:
+        """A web address; a bare host (`www.example.com`) gets `https://` and a warning."""
+        text = v.text_of(self.cells.get(column) if value is None else value)
+        if not text:
+            return None
+        if not _WEB_ADDRESS.match(text) and _BARE_HOST.match(text):
+            self.warnings.append(RowError(column, f"{text!r} has no scheme; read as 'https://{text}'"))
+            text = f"https://{text}"
+        try:
+            return _url(text)
+        except ValueError as exc:
+            self.errors.append(RowError(column, str(exc)))
+            return None
+
+    def year(self, column: str) -> int | None:
+        """A year; a date cell (Excel turns `2005` into 01.01.2005 in a date column) gives its year, with a warning."""
+        raw = self.cells.get(column)
+        if isinstance(raw, (datetime.date, datetime.datetime)):
+            self.warnings.append(RowError(column, f"a date cell ({raw:%Y-%m-%d}); read as the year {raw.year} "
+                                                  "(format the column as a number)"))
+            raw = raw.year
+        return self.get(column, v.year_of, raw)
+
+    def postal_code(self, country: str | None) -> str | None:
+        """A postcode; a number cell that lost its leading zero (`1067` for Dresden's 01067) is padded, with a warning."""
+        raw = self.cells.get("postal_code")
+        width = _POSTCODE_DIGITS.get(country or "")
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and width and len(v.text_of(raw)) < width:
+            padded = v.text_of(raw).zfill(width)
+            self.warnings.append(RowError("postal_code", f"the number {v.text_of(raw)} lost its leading zero; "
+                                                         f"read as {padded} (format the column as text)"))
+            return padded
+        return self.get("postal_code")
 
     def text(self, column: str) -> str:
-        return v.text_of(self.cells.get(column))
+        return self.texts.get(column, "")
 
-    def get(self, column: str, parse=None):
+    def get(self, column: str, parse=None, raw=None):
         """The parsed value of a column, or None when empty or unparseable (an error is recorded)."""
-        raw = self.cells.get(column)
-        if v.text_of(raw) == "":
+        text = self.texts.get(column, "") if raw is None else v.text_of(raw)
+        if text == "":
             return None
         try:
-            return parse(raw) if parse else v.text_of(raw)
+            return parse(self.cells[column] if raw is None else raw) if parse else text
         except ValueError as exc:
             self.errors.append(RowError(column, str(exc)))
             return None
@@ -151,11 +189,11 @@ def _description(row: _Row) -> dict | None:
     return texts or None
 
 
-def _contact(row: _Row) -> dict | None:
+def _contact(row: _Row, names: list[str]) -> dict | None:
     contact = {}
-    _put(contact, "email", row.get("email", lambda x: _email(v.text_of(x))))
+    _put(contact, "email", row.get("email", lambda x: _email(v.text_of(x), names)))
     _put(contact, "phone", row.get("phone"))
-    _put(contact, "contactForm", row.get("contact_form", lambda x: _url(v.text_of(x))))
+    _put(contact, "contactForm", row.url("contact_form"))
     return contact or None
 
 
@@ -179,8 +217,8 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
     _put(content, "technologies", v.split_list(row.cells.get("technologies")))
     _put(content, "services", v.split_list(row.cells.get("services")))
     _put(content, "description", _description(row))
-    _put(content, "website", row.get("website", lambda x: _url(v.text_of(x))))
-    _put(content, "contact", _contact(row))
+    _put(content, "website", row.url("website"))
+    _put(content, "contact", _contact(row, [n["value"] for n in names]))
     country = row.get("country", lambda x: _country(v.text_of(x)))
     if country is None and not row.text("country") and node_region:
         country = iso_country(node_region[:2])  # a member directory is mostly the node's own country
@@ -188,7 +226,7 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
         row.errors.append(RowError("country", "an actor needs a country (ISO code such as DE)"))
     address = {}
     _put(address, "street", row.get("street"))
-    _put(address, "postalCode", row.get("postal_code"))
+    _put(address, "postalCode", row.postal_code(country))
     _put(address, "locality", row.get("city"))
     if address and country:
         address["country"] = country
@@ -213,7 +251,7 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
     _put(identifiers, "wikidata", row.get("wikidata", _wikidata))
     _put(content, "identifiers", identifiers)
     _put(content, "sizeClass", row.get("size_class", lambda x: _code(v.text_of(x), "size-classes", "size_class")))
-    _put(content, "foundingYear", row.get("founding_year", v.year_of))
+    _put(content, "foundingYear", row.year("founding_year"))
     _put(content, "status", row.get("status", lambda x: _code(v.text_of(x), "actor-statuses", "status")))
     _put(content, "memberships", [{"cluster": c} for c in v.split_list(row.cells.get("memberships"))])
 
@@ -283,10 +321,9 @@ def _project(row: _Row, content: dict, node_id: str) -> None:
     _put(content, "partners", partners)
     links = []
     for url in v.split_list(row.cells.get("links")):
-        try:
-            links.append({"url": _url(url)})
-        except ValueError as exc:
-            row.errors.append(RowError("links", str(exc)))
+        checked = row.url("links", url)
+        if checked:
+            links.append({"url": checked})
     _put(content, "links", links)
 
 
@@ -307,28 +344,38 @@ def _offer(row: _Row, content: dict, node_id: str) -> None:
     _put(content, "sectors", row.codes("sectors", "sectors"))
     _put(content, "valueChainStages", row.codes("value_chain_stages", "value-chain-stages"))
     _put(content, "conditions", row.get("conditions"))
-    _put(content, "website", row.get("website", lambda x: _url(v.text_of(x))))
-    _put(content, "contact", _contact(row))
+    _put(content, "website", row.url("website"))
+    _put(content, "contact", _contact(row, [row.text("title")]))
     _put(content, "country", row.get("country", lambda x: _country(v.text_of(x))))
     _put(content, "region", row.get("region", lambda x: _region(v.text_of(x))))
     _put(content, "validUntil", row.get("valid_until", v.date_of))
 
 
 def map_row(cells: dict[str, Any], *, kind: str | None, node_id: str,
-            node_region: str | None) -> tuple[dict | None, list[RowError]]:
-    """One spreadsheet row (column name -> cell value) as record content, or None and the errors."""
+            node_region: str | None) -> tuple[dict | None, list[RowError], list[RowError]]:
+    """One spreadsheet row (column name -> cell value) as record content (or None), errors and warnings.
+
+    Without an `id` cell the id is derived: from the strongest identifier (see identity.py), else the name.
+    """
     row = _Row(cells)
     row_kind = row.text("type").lower() or kind or "actor"
     if row_kind not in COLUMNS:
-        return None, [RowError("type", f"unknown type {row.text('type')!r}; use Actor, Project or Offer")]
-    for column, value in cells.items():
-        if v.text_of(value) and column not in COLUMNS[row_kind] and not _DESCRIPTION_LANG.match(column):
+        return None, [RowError("type", f"unknown type {row.text('type')!r}; use Actor, Project or Offer")], []
+    for column, text in row.texts.items():
+        if text and column not in COLUMNS[row_kind] and not _DESCRIPTION_LANG.match(column):
             row.errors.append(RowError(column, f"column {column} is not used for a {row_kind.capitalize()}"))
-    content: dict = {}
+    content: dict = {"type": row_kind.capitalize()}
+    if row_kind == "actor":
+        _actor(row, content, node_id, node_region)
+    elif row_kind == "project":
+        _project(row, content, node_id)
+    else:
+        _offer(row, content, node_id)
     raw_id = row.text("id")
     if not raw_id:
-        basis = row.text("name") or row.text("acronym") or row.text("title")
-        raw_id = v.slug(basis) if basis else ""
+        keys = match_keys(content)
+        basis = name_of(content) or row.text("acronym")
+        raw_id = local_id_from(*keys[0]) if keys else v.slug(basis) if basis else ""
     if raw_id:
         try:
             content["id"] = v.record_id(raw_id, node_id=node_id, kind=row_kind)
@@ -336,13 +383,6 @@ def map_row(cells: dict[str, Any], *, kind: str | None, node_id: str,
             row.errors.append(RowError("id", str(exc)))
     else:
         row.errors.append(RowError("id", "give an id or a name to derive one from"))
-    content["type"] = row_kind.capitalize()
-    if row_kind == "actor":
-        _actor(row, content, node_id, node_region)
-    elif row_kind == "project":
-        _project(row, content, node_id)
-    else:
-        _offer(row, content, node_id)
     if row.errors:
-        return None, row.errors
-    return content, []
+        return None, row.errors, row.warnings
+    return content, [], row.warnings

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Iterator
 
 from biofed.node.importers import ImportRow, RowError
-from biofed.node.importers.tabular import header_errors, map_rows
+from biofed.node.importers.tabular import header_errors, header_row, map_rows
 
 
 def _file_error(message: str) -> Iterator[ImportRow]:
-    yield ImportRow("file", None, [RowError("", message)])
+    yield ImportRow("file", None, [RowError("", message)], whole_file=True)
 
 
 def decode(data: bytes) -> str:
@@ -50,8 +50,9 @@ def read_csv(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportR
         return
     names, errors = header_errors(header, where=lambda i: f"column {i + 1}")
     if errors:
-        yield ImportRow("row 1", None, errors)
-        return
+        yield header_row(errors)
+        if not any(names):
+            return
 
     def rows():
         number = 1

@@ -43,13 +43,13 @@ def _content(record, *, source: str, kind: str | None, node_id: str) -> ImportRo
 def read_json_records(path: Path, *, lines: bool, kind: str | None, node_id: str) -> Iterator[ImportRow]:
     data = Path(path).read_bytes()
     if not data.strip():
-        yield ImportRow("file", None, [RowError("", "the file is empty")])
+        yield ImportRow("file", None, [RowError("", "the file is empty")], whole_file=True)
         return
     if not lines:
         try:
             document = jsonprofile.loads(data, max_bytes=None, max_depth=jsonprofile.MAX_DEPTH + 1)
         except jsonprofile.ProfileError as exc:
-            yield ImportRow("file", None, [RowError(exc.pointer or "/", exc.message)])
+            yield ImportRow("file", None, [RowError(exc.pointer or "/", exc.message)], whole_file=True)
             return
         records = document if isinstance(document, list) else [document]
         for index, record in enumerate(records):

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from anyascii import anyascii
+
 _SPACES = re.compile(r"[\s\u00a0\u202f']+")  # thousands separators: space, no-break spaces, apostrophe (CH)
 _LOCAL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
@@ -99,6 +101,8 @@ def text_of(value) -> str:
     """A cell as NFC text with outer spaces removed; numbers as written (no `.0`)."""
     if value is None:
         return ""
+    if type(value) is str:  # the common case, first
+        return unicodedata.normalize("NFC", value).strip() if not value.isascii() else value.strip()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (datetime.date, datetime.datetime)):
@@ -117,9 +121,19 @@ def split_list(value) -> list[str]:
 
 
 def slug(text: str) -> str:
-    """A local id from a name: `Neckar Biotec GmbH` -> `neckar-biotec-gmbh`."""
+    """A local id from a name, transliterated: `Politechnika Łódzka` -> `politechnika-lodzka`."""
+    return _dashes(anyascii(unicodedata.normalize("NFC", text)))
+
+
+def legacy_slug(text: str) -> str:
+    """The id earlier versions derived from a name (letters without an ASCII decomposition dropped:
+    `Łódź` -> `odz`). Only looked up, so records published under it keep their id; never minted."""
     ascii_text = unicodedata.normalize("NFKD", text.replace("ß", "ss")).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:100]
+
+
+def _dashes(ascii_text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:100].strip("-")
 
 
 def record_id(value: str, *, node_id: str, kind: str) -> str:

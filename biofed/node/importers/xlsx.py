@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from biofed.node.importers import ImportRow, RowError
-from biofed.node.importers.tabular import header_errors, map_rows
+from biofed.node.importers.tabular import header_errors, header_row, map_rows
 
 
 def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportRow]:
@@ -17,22 +17,24 @@ def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[Import
         # data_only=False: a formula stays a formula, so it can be refused rather than trusted
         workbook = load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # a hostile zip or XML can make openpyxl raise anything (ParseError, zlib.error...)
-        yield ImportRow("file", None, [RowError("", f"not a readable .xlsx workbook ({_reason(exc)})")])
+        yield ImportRow("file", None, [RowError("", f"not a readable .xlsx workbook ({_reason(exc)})")],
+                        whole_file=True)
         return
     try:
         sheet = workbook.worksheets[0]
         rows = _pulled(sheet.iter_rows())
         header_cells = next(rows, None)
         if header_cells is None:
-            yield ImportRow("file", None, [RowError("", "the file is empty")])
+            yield ImportRow("file", None, [RowError("", "the file is empty")], whole_file=True)
             return
         header = [cell.value for cell in header_cells]
         while header and header[-1] is None:
             header.pop()
         names, errors = header_errors(header, where=lambda i: f"cell {get_column_letter(i + 1)}1")
         if errors:
-            yield ImportRow("row 1", None, errors)
-            return
+            yield header_row(errors)
+            if not any(names):
+                return
 
         def cells():
             for number, row in enumerate(rows, 2):
@@ -49,7 +51,8 @@ def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[Import
 
         yield from map_rows(names, cells(), kind=kind, node_id=node_id, node_region=node_region)
     except _Unreadable as exc:
-        yield ImportRow("file", None, [RowError("", f"the worksheet is damaged and cannot be read ({exc})")])
+        yield ImportRow("file", None, [RowError("", f"the worksheet is damaged and cannot be read ({exc})")],
+                        whole_file=True)
     finally:
         workbook.close()
 
