@@ -80,3 +80,19 @@ def test_in_profile_skips_only_the_profile_walk(change):
     """For a record parsed under the profile, validate_record(in_profile=True) finds exactly the same issues."""
     record = jsonprofile.loads(orjson.dumps({**actor("alpha", "x"), "proof": {"type": "DataIntegrityProof"}, **change}))
     assert validate_record(record, in_profile=True) == validate_record(record)
+
+
+def test_a_proof_later_than_the_checkpoint_allows_is_future_created(signer):
+    """proof.created may run CLOCK_SKEW ahead of the node's signed checkpoint time, not more."""
+    from datetime import timedelta
+
+    from biofed.protocol.times import CLOCK_SKEW, format_time
+
+    key, keys = signer
+    checkpoint = datetime(2026, 5, 5, 12, 0, tzinfo=timezone.utc)
+    leaves = [sign_record(actor("alpha", name), key, "alpha", created=format_time(checkpoint + ahead))
+              for name, ahead in (("at", timedelta(0)), ("skew", CLOCK_SKEW), ("beyond", CLOCK_SKEW + timedelta(seconds=1)),
+                                  ("far", timedelta(days=365 * 900)))]
+    _, entries = check_page("alpha", keys, page("alpha", leaves), 0, MAX_PAGE, checkpoint_time=checkpoint)
+    assert [e.reason for e in entries] == [None, None, "future-created", "future-created"]
+    assert "2026-05-05T12:05:00Z" in entries[2].message
