@@ -18,6 +18,7 @@ from biofed.aggregator.checks import NodeKey
 from biofed.errors import BiofedError
 from biofed.protocol.fetch import FetchError, fetch_bytes
 from biofed.protocol.registry import MAX_REGISTRY_BYTES, RegistryError, verify_registry
+from biofed.protocol.validity import public_jwk
 from biofed.trust import jsonprofile
 from biofed.trust.keys import KeyError_, PublicKey
 
@@ -44,7 +45,7 @@ class RegistryView:
         result = []
         for entry in node.get("keys") or []:
             try:
-                key = PublicKey.from_jwk({k: v for k, v in entry.items() if k in ("kty", "crv", "x", "kid")})
+                key = PublicKey.from_jwk(public_jwk(entry))
             except (KeyError_, AttributeError):
                 continue
             result.append(NodeKey(key.raw, key.kid, entry.get("status", "active"), entry.get("validFrom"),

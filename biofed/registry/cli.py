@@ -128,7 +128,8 @@ _status_command("remove", "removed", "Remove NODE for good (its id is never reus
 @click.option("--from-node", metavar="URL", help="Read the descriptor and rotation statement here "
                                                 "(default: the node's registered baseUrl).")
 @click.option("--offline", is_flag=True, help="Do not contact the node: pin --new-key as given.")
-@click.option("--at", metavar="TIME", help="With --offline: when the old key stopped (default: now).")
+@click.option("--at", metavar="TIME", help="With --offline: the rotation time (default: now); the old key stays "
+                                          "valid through that second, the new one from it.")
 @click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1))
 def rotate_node_key(directory, node_id, new_key, statement, from_node, offline, at, timeout):
     """Pin NODE's new key and retire the old one.
