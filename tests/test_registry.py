@@ -443,6 +443,18 @@ def test_node_fetch_is_bounded_redirects_size_and_origin(registry_dir, tmp_path)
         def dup():
             return Response(b'{"id": "a", "id": "b"}', media_type="application/json")
 
+        @app.get("/trickle/.well-known/biofed-node.json")
+        async def trickle():
+            import asyncio
+
+            from fastapi.responses import StreamingResponse
+
+            async def body():
+                for _ in range(100):
+                    yield b" "
+                    await asyncio.sleep(0.2)  # each read is quick; the whole answer never ends in time
+            return StreamingResponse(body(), media_type="application/json")
+
         return app
 
     with serving(make_app) as base_url:
@@ -452,6 +464,10 @@ def test_node_fetch_is_bounded_redirects_size_and_origin(registry_dir, tmp_path)
             fetch_descriptor(f"{base_url}/same")  # a same-origin redirect is followed, then capped
         with pytest.raises(FetchError, match="duplicate key"):
             fetch_descriptor(f"{base_url}/dup")
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="did not answer within 1 s") as refused:
+            fetch_descriptor(f"{base_url}/trickle", timeout=1.0)
+        assert refused.value.reason == "timeout" and time.monotonic() - started < 3
 
 
 def test_rotation_statement_must_be_signed_by_the_pinned_key(registry_dir, tmp_path):
