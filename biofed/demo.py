@@ -143,7 +143,7 @@ class Processes:
 
 def admit_nodes(registry_dir: Path, nodes: list[DemoNode], *, quiet: bool):
     """Create the registry on first run; admit each node not yet in it through the real join flow."""
-    from biofed.registry.document import make_join_request
+    from biofed.node.join import make_join_request
     from biofed.registry.store import RegistryStore
 
     if (registry_dir / "registry.json").exists():

@@ -2,22 +2,25 @@
 
 Any Data Integrity (eddsa-jcs-2022) signed JSON document verifies with
 `--key`; a BioFed record is then also checked against the data standard.
-With `--registry`, the key is looked up in a signed registry document instead.
+With `--registry`, the key is looked up in a signed registry document instead;
+with a registry or a node descriptor the key must be valid when the proof was
+made (docs/protocol.md §7), as the aggregator requires.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from biofed.errors import BiofedError
+from biofed.protocol.registry import RegistryKeys, key_resolver
+from biofed.protocol.times import time_or_none
+from biofed.protocol.types import CONTENT_TYPES
+from biofed.protocol.validity import KeyLookup
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.keys import PublicKey
-
-BIOFED_TYPES = {"Actor", "Project", "Offer"}
 
 
 def read_documents(path: Path) -> list[dict]:
@@ -29,23 +32,13 @@ def read_documents(path: Path) -> list[dict]:
     return [jsonprofile.loads(data, max_bytes=None)]
 
 
-def _at_proof_time(resolver, document):
-    """A registry lookup bound to the time the proof says it was made."""
-    created = (document.get("proof") or {}).get("created") if isinstance(document, dict) else None
-    try:
-        at = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None
-    except ValueError:
-        at = None
-    return lambda method: resolver(method, at=at)
-
-
-def read_keys(key_text: str):
+def read_keys(key_text: str) -> PublicKey | KeyLookup:
     """--key: one key (PublicKey.parse), or the keys of a JWKS or node descriptor file.
 
     A node descriptor (`biofed node show`, /.well-known/biofed-node.json) or a
-    JWKS with several keys gives a (verificationMethod, at=None) lookup by kid
-    that honours each key's validFrom/validUntil and a revoked key's
-    compromisedSince at the proof's time, as a registry lookup does.
+    JWKS with several keys gives a lookup by kid that applies each key's
+    validity at the proof's time (biofed.protocol.validity), as a registry
+    lookup does.
     """
     path = Path(key_text)
     entries = None
@@ -63,31 +56,32 @@ def read_keys(key_text: str):
             entries = None  # a plain one-key JWKS: PublicKey.parse reads it
     if entries is None:
         return PublicKey.parse(key_text)
-    from biofed.registry.document import key_valid_at, public_jwk
-
-    by_kid = {}
-    for entry in entries:
-        key = PublicKey.from_jwk(public_jwk(entry))
-        by_kid[key.kid] = (entry, key)
-
-    def resolve(method: str, at: datetime | None = None) -> PublicKey | None:
-        entry, key = by_kid.get(proofs.key_fragment(method), (None, None))
-        if entry is None:
-            return None
-        if at is None:
-            return None if entry.get("status") == "revoked" else key
-        return key if key_valid_at(entry, at.astimezone(timezone.utc)) else None
-
-    return resolve
+    return KeyLookup(entries)
 
 
-def verify_document(document: dict, keys) -> list[str]:
-    """Return the problems with one document (empty when it verifies)."""
+def verify_document(document: dict, keys: PublicKey | KeyLookup | RegistryKeys) -> list[str]:
+    """Return the problems with one document (empty when it verifies).
+
+    With a lookup (node descriptor, registry) the key must be valid when the
+    proof was `created` -- the rule the aggregator applies.
+    """
+    if isinstance(keys, PublicKey):
+        select = keys
+    else:
+        proof = document.get("proof") if isinstance(document, dict) else None
+        created = time_or_none(proof.get("created")) if isinstance(proof, dict) else None
+        if isinstance(proof, dict) and created is None:
+            return [f"proof: proof.created {proof.get('created')!r} is not an RFC 3339 time, so the key's "
+                    "validity cannot be checked (bad-signature)"]
+        select = lambda method: keys(method, at=created)  # noqa: E731
     try:
-        proofs.verify(document, keys)
+        proofs.verify(document, select)
     except proofs.ProofError as exc:
+        if exc.reason == "unknown-key" and not isinstance(keys, PublicKey):
+            method = document["proof"]["verificationMethod"]
+            return [f"proof: {keys.explain(method, created) or exc} (unknown-key)"]
         return [f"proof: {exc} ({exc.reason})"]
-    if isinstance(document, dict) and isinstance(document.get("type"), str) and document["type"] in BIOFED_TYPES:
+    if isinstance(document, dict) and isinstance(document.get("type"), str) and document["type"] in CONTENT_TYPES:
         from biofed.schema import validate_record
 
         return [f"schema: {issue.pointer or '/'}: {issue.message} ({issue.rule})" for issue in validate_record(document)]
@@ -107,14 +101,12 @@ def verify(file, key_text, registry_path, registry_key):
     if key_text:
         keys = read_keys(key_text)
     else:
-        from biofed.registry.document import key_resolver
-
         keys = key_resolver(json.loads(registry_path.read_bytes()), registry_key)
     documents = read_documents(file)
     failures = 0
     for index, document in enumerate(documents, 1):
         label = document.get("id", f"document {index}") if isinstance(document, dict) else f"document {index}"
-        problems = verify_document(document, _at_proof_time(keys, document) if not isinstance(keys, PublicKey) else keys)
+        problems = verify_document(document, keys)
         if problems:
             failures += 1
             for problem in problems:

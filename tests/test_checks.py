@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import orjson
 import pytest
 
@@ -12,6 +14,7 @@ from biofed.trust.keys import SigningKey
 from hostile import actor, sign_record
 
 MAX_PAGE = 1 << 20
+NOW = datetime.now(timezone.utc)  # the node's checkpoint time: the records here are signed just before
 
 
 def page(node_id: str, leaves: list[bytes], after: int = 0) -> bytes:
@@ -38,7 +41,7 @@ def signer():
 def test_honest_page_passes_every_check(signer):
     key, keys = signer
     leaves = [sign_record(actor("alpha", f"a{i}"), key, "alpha") for i in range(3)]
-    size, entries = check_page("alpha", keys, page("alpha", leaves), 0, MAX_PAGE)
+    size, entries = check_page("alpha", keys, page("alpha", leaves), 0, MAX_PAGE, checkpoint_time=NOW)
     assert size == 3
     assert [(e.seq, e.reason, e.leaf) for e in entries] == [(i + 1, None, leaf) for i, leaf in enumerate(leaves)]
 
@@ -49,7 +52,7 @@ def test_a_record_as_deep_as_the_profile_allows_is_judged_on_its_own(signer, dep
     key, keys = signer
     deep = sign_record({**actor("alpha", "deep"), "extra": nested(depth - 1)}, key, "alpha")
     jsonprofile.loads(deep)  # the record alone is within the profile
-    _, entries = check_page("alpha", keys, page("alpha", [sign_record(actor("alpha", "ok"), key, "alpha"), deep]), 0, MAX_PAGE)
+    _, entries = check_page("alpha", keys, page("alpha", [sign_record(actor("alpha", "ok"), key, "alpha"), deep]), 0, MAX_PAGE, checkpoint_time=NOW)
     assert [e.reason for e in entries] == [None, "schema"]
     assert "nested" not in entries[1].message
 
@@ -61,7 +64,7 @@ def test_a_record_deeper_than_the_profile_makes_the_page_malformed(signer):
     with pytest.raises(jsonprofile.ProfileError, match="nested deeper"):
         jsonprofile.loads(deep)
     with pytest.raises(PageError, match="nested deeper") as caught:
-        check_page("alpha", keys, page("alpha", [sign_record(actor("alpha", "ok"), key, "alpha"), deep]), 0, MAX_PAGE)
+        check_page("alpha", keys, page("alpha", [sign_record(actor("alpha", "ok"), key, "alpha"), deep]), 0, MAX_PAGE, checkpoint_time=NOW)
     assert caught.value.reason == "malformed"
 
 
@@ -77,3 +80,19 @@ def test_in_profile_skips_only_the_profile_walk(change):
     """For a record parsed under the profile, validate_record(in_profile=True) finds exactly the same issues."""
     record = jsonprofile.loads(orjson.dumps({**actor("alpha", "x"), "proof": {"type": "DataIntegrityProof"}, **change}))
     assert validate_record(record, in_profile=True) == validate_record(record)
+
+
+def test_a_proof_later_than_the_checkpoint_allows_is_future_created(signer):
+    """proof.created may run CLOCK_SKEW ahead of the node's signed checkpoint time, not more."""
+    from datetime import timedelta
+
+    from biofed.protocol.times import CLOCK_SKEW, format_time
+
+    key, keys = signer
+    checkpoint = datetime(2026, 5, 5, 12, 0, tzinfo=timezone.utc)
+    leaves = [sign_record(actor("alpha", name), key, "alpha", created=format_time(checkpoint + ahead))
+              for name, ahead in (("at", timedelta(0)), ("skew", CLOCK_SKEW), ("beyond", CLOCK_SKEW + timedelta(seconds=1)),
+                                  ("far", timedelta(days=365 * 900)))]
+    _, entries = check_page("alpha", keys, page("alpha", leaves), 0, MAX_PAGE, checkpoint_time=checkpoint)
+    assert [e.reason for e in entries] == [None, None, "future-created", "future-created"]
+    assert "2026-05-05T12:05:00Z" in entries[2].message

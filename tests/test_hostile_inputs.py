@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import tracemalloc
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import orjson
@@ -391,5 +392,37 @@ def test_gzip_bomb_log_page_stops_at_the_cap(tmp_path):
         assert report.nodes["alpha"].status == "ok" and len(net.records("alpha")) == 2
         assert net.records("bomb") == {}
         assert peak < 60 * 1024 * 1024, f"peak {peak} bytes: the bomb was inflated"
+    finally:
+        net.close()
+
+
+# --- a record that claims to be signed in the future
+
+
+def test_a_record_signed_in_the_future_is_refused_and_the_earlier_version_kept(tmp_path):
+    """proof.created 2999-01-01 with a higher version: refused (future-created), version 1 stays.
+
+    The node's checkpoint is signed now; a proof may not claim a time later
+    than that plus the allowed clock skew (protocol.md §8).
+    """
+    net = Network(tmp_path)
+    try:
+        key = SigningKey.generate()
+        v1 = sign_record(actor("future", "a", 1, "Honest name"), key, "future")
+        server, _ = net.log_server("future", [v1], key)
+        report = net.harvest()
+        assert report.nodes["future"].status == "ok" and net.records("future")["future/actor/a"]["version"] == 1
+        ahead = sign_record(actor("future", "a", 2, "From the future"), key, "future", created="2999-01-01T00:00:00Z")
+        skewed = sign_record(actor("future", "b", 1, "A clock 4 minutes fast"), key, "future",
+                             created=(datetime.now(timezone.utc) + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        server.leaves += [ahead, skewed]
+        report = net.harvest()
+        assert report.nodes["future"].status == "ok", report.nodes["future"].error
+        assert net.rejections("future") == [("future/actor/a", "future-created")]
+        rejection = net.query("SELECT message FROM rejections WHERE node_id = 'future'")[0]["message"]
+        assert "2999-01-01T00:00:00Z" in rejection and "checkpoint" in rejection
+        records = net.records("future")
+        assert records["future/actor/a"]["version"] == 1 and "Honest name" in records["future/actor/a"]["signed_json"]
+        assert "future/actor/b" in records  # within the allowed skew
     finally:
         net.close()

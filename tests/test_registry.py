@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from biofed.cli import cli
 from biofed.node.app import create_app as create_node_app
 from biofed.node.store import Node, init_node
-from biofed.registry.document import Registry, build_join_request, parse_time, verify_registry
+from biofed.protocol.join import build_join_request
+from biofed.protocol.registry import Registry, verify_registry
+from biofed.protocol.times import parse_time
 from biofed.registry.server import create_app as create_registry_app
 from biofed.registry.store import RegistryStore
 from biofed.trust import proofs
@@ -198,17 +200,21 @@ def test_rotation_and_revocation_of_a_node_key(run_node, registry_dir, tmp_path)
         old_kid = node.signing_key.kid
         born = parse_time(next(k["validFrom"] for k in node.keys() if k["kid"] == old_kid))
         new_kid = node.rotate_key()  # the node appends a KeyRotation signed by the old key
-        rotated_at = next(k["validUntil"] for k in node.keys() if k["kid"] == old_kid)
+        retired_until = next(k["validUntil"] for k in node.keys() if k["kid"] == old_kid)
+        rotated_at = next(k["validFrom"] for k in node.keys() if k["kid"] == new_kid)
 
     result = run("registry", "rotate-node-key", registry_dir, "bioregio-stern")
     assert new_kid in result.output
     reg = current(registry_dir)
     keys = {k["kid"]: k for k in reg.node("bioregio-stern")["keys"]}
-    assert keys[old_kid]["status"] == "retired" and keys[old_kid]["validUntil"] == rotated_at
+    # The registry takes the node's rotation as it is: the old key valid through the rotation second.
+    assert keys[old_kid]["status"] == "retired" and keys[old_kid]["validUntil"] == retired_until
     assert keys[new_kid]["status"] == "active" and keys[new_kid]["validFrom"] == rotated_at
     switch = parse_time(rotated_at)
+    assert parse_time(retired_until) == switch + timedelta(seconds=1)
     assert [k.kid for k in reg.keys_for("bioregio-stern", switch - timedelta(seconds=1))] == [old_kid]
-    assert [k.kid for k in reg.keys_for("bioregio-stern", switch)] == [new_kid]
+    assert {k.kid for k in reg.keys_for("bioregio-stern", switch)} == {old_kid, new_kid}  # the rotation second
+    assert [k.kid for k in reg.keys_for("bioregio-stern", switch + timedelta(seconds=1))] == [new_kid]
     # nothing more to rotate: refused, unchanged
     before = snapshot(registry_dir)
     assert "already pinned" in run("registry", "rotate-node-key", registry_dir, "bioregio-stern", ok=False).output
@@ -239,7 +245,8 @@ def test_offline_rotation_with_a_new_key(registry_dir, tmp_path):
     run("registry", "rotate-node-key", registry_dir, "biorn", "--offline", "--new-key", new.public.multibase,
         "--at", "2026-03-01T00:00:00Z")
     keys = current(registry_dir).node("biorn")["keys"]
-    assert [(k["status"], k["validUntil"]) for k in keys] == [("retired", "2026-03-01T00:00:00Z"), ("active", None)]
+    assert [(k["status"], k["validFrom"] if k["status"] == "active" else k["validUntil"]) for k in keys] == \
+        [("retired", "2026-03-01T00:00:01Z"), ("active", "2026-03-01T00:00:00Z")]  # both valid in that second
     assert keys[1]["kid"] == new.kid
 
 
@@ -415,7 +422,7 @@ def test_node_fetch_is_bounded_redirects_size_and_origin(registry_dir, tmp_path)
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse, Response
 
-    from biofed.registry.fetch import NodeUnreachable, fetch_descriptor
+    from biofed.protocol.fetch import FetchError, fetch_descriptor
 
     def make_app(base_url):
         app = FastAPI()
@@ -436,15 +443,31 @@ def test_node_fetch_is_bounded_redirects_size_and_origin(registry_dir, tmp_path)
         def dup():
             return Response(b'{"id": "a", "id": "b"}', media_type="application/json")
 
+        @app.get("/trickle/.well-known/biofed-node.json")
+        async def trickle():
+            import asyncio
+
+            from fastapi.responses import StreamingResponse
+
+            async def body():
+                for _ in range(100):
+                    yield b" "
+                    await asyncio.sleep(0.2)  # each read is quick; the whole answer never ends in time
+            return StreamingResponse(body(), media_type="application/json")
+
         return app
 
     with serving(make_app) as base_url:
-        with pytest.raises(NodeUnreachable, match="off the node's origin"):
+        with pytest.raises(FetchError, match="off the origin"):
             fetch_descriptor(f"{base_url}/off")
-        with pytest.raises(NodeUnreachable, match="more than 1048576 bytes"):
+        with pytest.raises(FetchError, match="more than 1048576 bytes"):
             fetch_descriptor(f"{base_url}/same")  # a same-origin redirect is followed, then capped
-        with pytest.raises(NodeUnreachable, match="duplicate key"):
+        with pytest.raises(FetchError, match="duplicate key"):
             fetch_descriptor(f"{base_url}/dup")
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="did not answer within 1 s") as refused:
+            fetch_descriptor(f"{base_url}/trickle", timeout=1.0)
+        assert refused.value.reason == "timeout" and time.monotonic() - started < 3
 
 
 def test_rotation_statement_must_be_signed_by_the_pinned_key(registry_dir, tmp_path):

@@ -7,15 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from biofed.registry.document import (
-    JoinRequestError,
+from biofed.protocol.join import JoinRequestError, build_join_request, check_join_request, node_entry
+from biofed.protocol.registry import (
     RegistryError,
-    build_join_request,
-    check_join_request,
     key_entry,
     key_resolver,
     new_registry,
-    node_entry,
     sign_registry,
     verify_registry,
 )

@@ -56,7 +56,7 @@ def test_unreadable_input_is_one_line(tmp_path):
 
 
 def test_registry_mode_uses_the_proof_time_for_revoked_keys(tmp_path):
-    from biofed.registry.document import key_entry, new_registry, sign_registry
+    from biofed.protocol.registry import key_entry, new_registry, sign_registry
 
     registry_key, node_key = SigningKey.generate(), SigningKey.generate()
     entry = key_entry(node_key.public, valid_from="2026-01-01T00:00:00Z")
@@ -77,7 +77,7 @@ def test_registry_mode_uses_the_proof_time_for_revoked_keys(tmp_path):
 
 def test_key_as_node_descriptor_with_rotated_and_revoked_keys(tmp_path):
     """`--key` with a node descriptor (`biofed node show`): each record's own key, within its validity."""
-    from biofed.registry.document import key_entry
+    from biofed.protocol.registry import key_entry
 
     old, new = SigningKey.generate(), SigningKey.generate()
     before = proofs.sign({"id": "n1/actor/a", "name": "A"}, old, f"urn:biofed:n1#{old.kid}",

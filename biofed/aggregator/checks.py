@@ -2,7 +2,8 @@
 
 `check_page` parses one raw log page under the strict profile, canonicalises
 every record into its leaf bytes and hashes it, and verifies each record's
-proof, key, namespace and schema. It is a pure function of bytes and a small
+proof, key (valid when the proof was made: biofed.protocol.validity), time
+(not after the node's signed checkpoint), namespace and schema. It is a pure function of bytes and a small
 key table, so the harvester can run it in worker processes (both cores) and
 only pass bytes in and verdicts out.
 
@@ -15,15 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from biofed.errors import NodeRefused
+from biofed.errors import BiofedError, NodeRefused
+from biofed.protocol.ids import node_method_prefix
+from biofed.protocol.times import CLOCK_SKEW, format_time, time_or_none
+from biofed.protocol.types import CONTENT_TYPES, RECORD_TYPES
+from biofed.protocol.validity import KeyValidity
 from biofed.schema import validate_record
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.canonical import canonicalize, canonicalize_certified
 from biofed.trust.keys import PublicKey
 from biofed.trust.merkle import leaf_hash
 
-CONTENT_TYPES = ("Actor", "Project", "Offer")
-STATEMENT_TYPES = ("Tombstone", "KeyRotation", "KeyRevocation")
 # A record sits 3 levels deep in a log page (page -> "entries" -> entry -> "record"): with
 # this limit a page parses exactly when each of its records is within the profile's depth.
 PAGE_DEPTH = jsonprofile.MAX_DEPTH + 3
@@ -44,6 +47,14 @@ class NodeKey:
     valid_until: str | None = None
     compromised_since: str | None = None
 
+    def validity(self) -> KeyValidity | None:
+        """The key's validity, parsed; None when a time does not parse (the key then validates nothing)."""
+        try:
+            return KeyValidity.of({"kid": self.kid, "status": self.status, "validFrom": self.valid_from,
+                                   "validUntil": self.valid_until, "compromisedSince": self.compromised_since})
+        except BiofedError:
+            return None
+
 
 @dataclass
 class Entry:
@@ -60,24 +71,19 @@ class Entry:
     record: dict | None = field(default=None, repr=False)
 
 
-def _time(text) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else None
-
-
 def _schema_issues(record: dict) -> list:
     # check_page parsed the record under the strict profile (PAGE_DEPTH): no second profile walk.
     return validate_record(record, signed=True, in_profile=True)
 
 
 def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_page_bytes: int,
-               max_record_bytes: int = jsonprofile.MAX_RECORD_BYTES, keep_records: bool = True) -> tuple[int, list[Entry]]:
+               max_record_bytes: int = jsonprofile.MAX_RECORD_BYTES, keep_records: bool = True, *,
+               checkpoint_time: datetime) -> tuple[int, list[Entry]]:
     """Return (tree size the page claims, entries) or raise PageError.
+
+    `checkpoint_time` is the timestamp of the node's verified checkpoint: a
+    record whose proof claims a later time (beyond CLOCK_SKEW) is refused as
+    `future-created`, so that it cannot stand in for versions still to come.
 
     keep_records=False leaves Entry.record empty (worker processes: only the
     leaf bytes travel back; the record is exactly orjson.loads(entry.leaf)).
@@ -96,8 +102,8 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
         raise PageError("malformed", f"log page after {after} has no integer 'treeSize'")
     # Once per key and page: the PublicKey (it caches the names every proof is matched against)
     # and the key's validity times.
-    by_kid = {key.kid: _KeyUse(key, PublicKey(key.raw), _time(key.compromised_since), _time(key.valid_from),
-                               _time(key.valid_until)) for key in keys}
+    by_kid = {key.kid: _KeyUse(PublicKey(key.raw), key.validity()) for key in keys}
+    latest = checkpoint_time + CLOCK_SKEW
     entries = []
     expected = after + 1
     for item in doc["entries"]:
@@ -108,7 +114,7 @@ def check_page(node_id: str, keys: list[NodeKey], page: bytes, after: int, max_p
         # A certified page holds only values whose RFC 8785 form is orjson's sorted output.
         leaf = canonicalize_certified(record) if certified else canonicalize(record)
         entry = Entry(seq=expected, leaf=leaf, hash=leaf_hash(leaf))
-        _check_record(node_id, by_kid, record, entry, max_record_bytes, certified)
+        _check_record(node_id, by_kid, latest, record, entry, max_record_bytes, certified)
         if not keep_records:
             entry.record = None
         entries.append(entry)
@@ -122,14 +128,11 @@ def _reject(entry: Entry, reason: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class _KeyUse:
-    key: NodeKey
     public: PublicKey
-    compromised: datetime | None
-    valid_from: datetime | None
-    valid_until: datetime | None
+    validity: KeyValidity | None  # None: a validity time in the registry does not parse
 
 
-def _check_record(node_id: str, by_kid: dict[str, _KeyUse], record: dict, entry: Entry,
+def _check_record(node_id: str, by_kid: dict[str, _KeyUse], latest: datetime, record: dict, entry: Entry,
                   max_record_bytes: int, certified: bool = False) -> None:
     entry.record_id = record_id = record.get("id") if isinstance(record.get("id"), str) else None
     entry.type = kind = record.get("type") if isinstance(record.get("type"), str) else None
@@ -142,7 +145,7 @@ def _check_record(node_id: str, by_kid: dict[str, _KeyUse], record: dict, entry:
         return _reject(entry, "schema", "record needs a string 'id', a 'type' and an integer 'version' >= 1")
     if not record_id.startswith(node_id + "/"):
         return _reject(entry, "namespace", f"id {record_id!r} is outside the namespace of node {node_id!r}")
-    if kind not in CONTENT_TYPES + STATEMENT_TYPES:
+    if kind not in RECORD_TYPES:
         return _reject(entry, "schema", f"unknown record type {kind!r}")
     # The key: resolved from the proof's verificationMethod among the keys the
     # registry pins for THIS node; any other key (another node's) is wrong-key.
@@ -150,26 +153,28 @@ def _check_record(node_id: str, by_kid: dict[str, _KeyUse], record: dict, entry:
     method = proof.get("verificationMethod") if isinstance(proof, dict) else None
     if not isinstance(method, str):
         return _reject(entry, "bad-signature", "record has no proof with a verificationMethod")
-    prefix = f"urn:biofed:{node_id}#"
+    prefix = node_method_prefix(node_id)
     kid = method[len(prefix):] if method.startswith(prefix) else None
     use = by_kid.get(kid) if kid else None
     if use is None:
         return _reject(entry, "wrong-key", f"proof names {method!r}, not a key the registry pins for node {node_id!r}")
-    key, compromised = use.key, use.compromised
     try:
         proofs.verify(record, use.public, certified=certified)
     except proofs.ProofError as exc:
         code = "bad-signature" if exc.reason in ("bad-signature", "malformed-proof", "missing-proof") else exc.reason
         return _reject(entry, code, str(exc))
-    created = _time(proof.get("created"))
+    created = time_or_none(proof.get("created"))
     if created is None:
         return _reject(entry, "bad-signature", "proof.created is not an RFC 3339 time with a zone")
-    if key.status == "revoked" and compromised is None:
-        return _reject(entry, "revoked-key", f"key {kid} is revoked")
-    if compromised is not None and created >= compromised:
-        return _reject(entry, "revoked-key", f"signed at {proof['created']} with key {kid}, compromised since {key.compromised_since}")
-    if (use.valid_from and created < use.valid_from) or (use.valid_until and created > use.valid_until):
-        return _reject(entry, "key-not-valid", f"signed at {proof['created']}, outside the validity of key {kid}")
+    if use.validity is None:
+        return _reject(entry, "key-not-valid", f"the registry's validity times for key {kid} are not RFC 3339 times")
+    refusal = use.validity.refusal(created)
+    if refusal:
+        return _reject(entry, *refusal)
+    if created > latest:
+        return _reject(entry, "future-created", f"signed at {proof['created']}, in the future: later than the "
+                                                f"node's checkpoint timestamp + {int(CLOCK_SKEW.total_seconds())} s "
+                                                f"({format_time(latest)})")
     if kind in CONTENT_TYPES:
         issues = _schema_issues(record)
         if issues:
@@ -187,6 +192,6 @@ def _check_record(node_id: str, by_kid: dict[str, _KeyUse], record: dict, entry:
         except ValueError as exc:
             return _reject(entry, "statement", f"KeyRotation newKey: {exc}")
     elif kind == "KeyRevocation":
-        if record.get("node") != node_id or not isinstance(record.get("kid"), str) or _time(record.get("compromisedSince")) is None:
+        if record.get("node") != node_id or not isinstance(record.get("kid"), str) or time_or_none(record.get("compromisedSince")) is None:
             return _reject(entry, "statement", "KeyRevocation needs 'node', 'kid' and an RFC 3339 'compromisedSince'")
     return None

@@ -15,6 +15,7 @@ import click
 from biofed.aggregator.publish import publish_command
 from biofed.aggregator.serve import serve
 from biofed.errors import BiofedError
+from biofed.protocol.times import parse_time
 
 
 @click.group()
@@ -141,7 +142,7 @@ def run_command(registry_source, db_path, registry_keys, max_age, concurrency, p
 def _age(timestamp: str | None) -> str:
     if not timestamp:
         return ""
-    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
+    seconds = (datetime.now(timezone.utc) - parse_time(timestamp, "checkpoint timestamp")).total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"

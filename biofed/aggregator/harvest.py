@@ -448,7 +448,7 @@ class _Run:
             self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
         return self.pool
 
-    async def _fetch_check(self, client, node_id, keys, position, limit, parallel, slot):
+    async def _fetch_check(self, client, node_id, keys, position, limit, parallel, slot, checkpoint_time):
         """One page: GET it, then parse + canonicalise + verify it (in a worker process when `parallel`)."""
         s = self.settings
         await self.page_slots.acquire()
@@ -459,8 +459,9 @@ class _Run:
         if parallel:
             # Only the raw bytes go to the worker and only leaf bytes + verdicts come back.
             return await asyncio.get_running_loop().run_in_executor(
-                self._pool(), _check_page_compact, node_id, keys, response.body, position, s.max_page_bytes)
-        return check_page(node_id, keys, response.body, position, s.max_page_bytes)
+                self._pool(), _check_page_compact, node_id, keys, response.body, position, s.max_page_bytes,
+                checkpoint_time)
+        return check_page(node_id, keys, response.body, position, s.max_page_bytes, checkpoint_time=checkpoint_time)
 
     async def _pages(self, client, node, keys, run_id, cp, cursor, frontier, report) -> None:
         s = self.settings
@@ -712,13 +713,14 @@ class _Slot:
         self.held = False
 
 
-def _check_page_compact(node_id, keys, body, position, max_page_bytes):
+def _check_page_compact(node_id, keys, body, position, max_page_bytes, checkpoint_time):
     """check_page in a worker process: bytes in, leaf bytes and verdicts out (no record dicts).
 
     Flattening the catalogue rows here too was measured: no faster on two cores,
     and the larger results held in flight cost ~15 MiB of peak memory.
     """
-    return check_page(node_id, keys, body, position, max_page_bytes, keep_records=False)
+    return check_page(node_id, keys, body, position, max_page_bytes, keep_records=False,
+                      checkpoint_time=checkpoint_time)
 
 
 class _PageStream:
@@ -743,7 +745,7 @@ class _PageStream:
         limit = min(self.run.settings.page_size, self.cp.size - self.ahead)
         slot = _Slot()
         task = asyncio.ensure_future(self.run._fetch_check(self.client, self.node_id, self.keys, self.ahead, limit,
-                                                           self.parallel, slot))
+                                                           self.parallel, slot, self.cp.time))
         self.queue.append((self.ahead, task, slot))
         self.ahead += limit
 

@@ -12,8 +12,9 @@ transaction per log page, so a crash leaves them consistent.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
+
+from biofed.trust.times import utc_now  # noqa: F401  (state.utc_now: the time every row is stamped with)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -112,10 +113,6 @@ CREATE TABLE IF NOT EXISTS registry_state (
 
 # Tables a public catalogue should not expose (Datasette metadata hides them).
 INTERNAL_TABLES = ("node_state", "tombstones", "harvest_flags", "profile_counts", "finalise_touched", "catalogue_state")
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def connect(db_path: str | Path) -> sqlite3.Connection:

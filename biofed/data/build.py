@@ -101,7 +101,7 @@ def write_city_table(ror_lines: list[bytes]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["country", "city", "region", "source"])
     writer.writerows(sorted(rows))
-    (HERE / "city-regions.csv").write_text(out.getvalue(), encoding="utf-8")
+    regions.CITY_TABLE.write_text(out.getvalue(), encoding="utf-8")  # the importers' table, beside them
     regions.city_table.cache_clear()
 
 

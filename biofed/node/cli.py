@@ -10,9 +10,9 @@ import click
 
 from biofed.errors import BiofedError
 from biofed.node.join import join_request
+from biofed.protocol.types import KINDS
 
 FORMATS = ["csv", "xlsx", "json", "jsonl", "ror", "cordis"]
-KINDS = ["actor", "project", "offer"]
 SHOWN_REJECTS = 20  # the rest go to --rejects
 
 

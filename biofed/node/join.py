@@ -1,8 +1,21 @@
 """`biofed node join-request`: a request, signed by the node's key, to join a registry."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import click
+
+
+def make_join_request(node_dir) -> dict:
+    """The join request (protocol.md §7) for the node in `node_dir`, signed with its current key."""
+    from biofed.node.store import Node  # here, not at the top: `biofed --help` stays quick
+    from biofed.protocol.join import build_join_request
+
+    with Node.open(node_dir) as node:
+        key = node.signing_key
+        valid_from = next((entry.get("validFrom") for entry in node.keys() if entry.get("kid") == key.kid), None)
+        return build_join_request(node.config.to_dict(), key, key_valid_from=valid_from)
 
 
 @click.command("join-request")
@@ -16,8 +29,6 @@ def join_request(directory, output):
     'biofed registry add'. It holds no secret.
     """
     import json
-
-    from biofed.registry.document import make_join_request
 
     request = make_join_request(directory)
     text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 
+from biofed.protocol.types import CONTENT_TYPES, KIND_OF_TYPE
 from biofed.schema import ValidationIssue
 from biofed.trust.canonical import canonicalize
 
-CONTENT_TYPES = {"Actor": "actor", "Project": "project", "Offer": "offer"}
-KINDS = set(CONTENT_TYPES.values())
 LOCAL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 NODE_FIELDS = ("version", "dateModified", "proof")  # set by the node, never by the writer
 
@@ -36,7 +35,7 @@ def namespaced_id(node_id: str, record_id, record_type) -> tuple[str | None, lis
     if not isinstance(record_type, str) or record_type not in CONTENT_TYPES:  # [] or {} is unhashable
         allowed = ", ".join(CONTENT_TYPES)
         return None, [Issue("/type", "type", f"type {record_type!r} is not one of {allowed}")]
-    kind = CONTENT_TYPES[record_type]
+    kind = KIND_OF_TYPE[record_type]
     if not isinstance(record_id, str) or not record_id:
         return None, [Issue("/id", "required", "id is missing (give <kind>/<local id> or just a local id)")]
     parts = record_id.split("/")

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -26,13 +25,17 @@ import orjson
 from biofed.errors import BiofedError
 from biofed.node import db
 from biofed.node.config import CONFIG_FILE, DATABASE_FILE, KEYS_DIR, NodeConfig
-from biofed.node.records import CONTENT_TYPES, Issue, content_hash, content_of, namespaced_id
+from biofed.node.records import Issue, content_hash, content_of, namespaced_id
+from biofed.protocol.ids import node_method
+from biofed.protocol.times import format_time, normalise_time, parse_time, utc_now
+from biofed.protocol.types import CONTENT_TYPES, KEY_STATEMENT_TYPES
+from biofed.protocol.validity import retired_until
 from biofed.trust import merkle
 from biofed.trust.canonical import canonicalize
 from biofed.trust.checkpoint import SIGNATURE_PREFIX, Checkpoint, verifier_key
 from biofed.trust.jsonprofile import MAX_RECORD_BYTES, ProfileError, check
 from biofed.trust.keys import PublicKey, SigningKey
-from biofed.trust.proofs import sign, utc_now
+from biofed.trust.proofs import sign
 
 SCOPES = ("write", "delete", "admin")
 TOKEN_PREFIX = "bfn_"
@@ -152,16 +155,6 @@ def _validate(record: dict) -> list:
     return validate_record(record, signed=False)
 
 
-def _normalise_time(text: str) -> str:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        raise BiofedError(f"time {text!r} is not RFC 3339 (e.g. 2026-11-23T12:00:00Z)") from None
-    if when.tzinfo is None:
-        raise BiofedError(f"time {text!r} has no time zone (add Z for UTC)")
-    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def init_node(directory, *, node_id: str, name: str, country: str, region: str | None = None,
               base_url: str | None = None, licence: str = "CC-BY-4.0",
               checkpoint_interval: int | None = None) -> tuple["Node", str]:
@@ -268,7 +261,7 @@ class Node:
     # --- keys
 
     def verification_method(self, kid: str) -> str:
-        return f"urn:biofed:{self.id}#{kid}"
+        return node_method(self.id, kid)
 
     def _current_key(self, conn) -> SigningKey:
         # Read inside the caller's transaction: another process may have rotated.
@@ -294,7 +287,11 @@ class Node:
                  "compromisedSince": compromised} for jwk, status, valid_from, valid_until, compromised in rows]
 
     def rotate_key(self) -> str:
-        """New key; a KeyRotation statement signed by the old key goes into the log."""
+        """New key; a KeyRotation statement signed by the old key goes into the log.
+
+        At rotation time T (whole seconds) the old key signs the statement at T and
+        stays valid until T + 1 s; the new key is valid from T (protocol.md §7).
+        """
         new = SigningKey.generate()
         new.save(self.directory / KEYS_DIR / f"{new.kid}.pem")
         with self._write() as conn:
@@ -303,7 +300,8 @@ class Node:
             statement = {"id": f"{self.id}/key/{new.kid}", "type": "KeyRotation", "version": 1,
                          "dateModified": now, "node": self.id, "previousKid": old.kid, "newKey": new.public.jwk()}
             self._append_statement(conn, statement, old, now)
-            conn.execute("UPDATE keys SET status = 'retired', valid_until = ? WHERE kid = ?", (now, old.kid))
+            until = format_time(retired_until(parse_time(now)))
+            conn.execute("UPDATE keys SET status = 'retired', valid_until = ? WHERE kid = ?", (until, old.kid))
             conn.execute("INSERT INTO keys (kid, jwk, status, valid_from) VALUES (?, ?, 'active', ?)",
                          (new.kid, orjson.dumps(new.public.jwk()).decode(), now))
             self._key = new
@@ -315,7 +313,7 @@ class Node:
 
         Revoking the current key first rotates to a fresh one.
         """
-        compromised_since = _normalise_time(compromised_since)
+        compromised_since = normalise_time(compromised_since, "--compromised-since")
         row = self.conn.execute("SELECT status FROM keys WHERE kid = ?", (kid,)).fetchone()
         if row is None:
             raise BiofedError(f"key {kid!r} is not a key of node {self.id}")
@@ -343,7 +341,7 @@ class Node:
         method = self.verification_method(kid)
         affected = []
         for (signed,) in self.conn.execute("SELECT signed FROM records WHERE deleted = 0 AND type IN (?, ?, ?)",
-                                           tuple(CONTENT_TYPES)):
+                                           CONTENT_TYPES):
             record = orjson.loads(signed)
             proof = record.get("proof", {})
             if proof.get("verificationMethod") == method and proof.get("created", "") >= compromised_since:
@@ -602,7 +600,7 @@ class Node:
 
     def current_records(self, *, statements: bool = False) -> tuple[int, list[bytes]]:
         """(tree size, signed bytes of every live Actor/Project/Offer), read consistently."""
-        types = tuple(CONTENT_TYPES) + (("KeyRotation", "KeyRevocation") if statements else ())
+        types = CONTENT_TYPES + (KEY_STATEMENT_TYPES if statements else ())
         marks = ", ".join("?" * len(types))
         with self._read() as conn:
             size = conn.execute("SELECT size FROM tree WHERE id = 1").fetchone()[0]

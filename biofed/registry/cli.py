@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from biofed.errors import BiofedError
-from biofed.registry import document as regdoc
-from biofed.registry.fetch import DEFAULT_TIMEOUT, fetch_json
-from biofed.registry.store import MAX_REGISTRY_BYTES, RegistryStore, read_document
+from biofed.protocol.fetch import DEFAULT_TIMEOUT, fetch_json
+from biofed.protocol.registry import MAX_REGISTRY_BYTES, Registry, verify_registry
+from biofed.registry.store import RegistryStore, read_document
 from biofed.trust import jsonprofile
 from biofed.trust.keys import PublicKey
 
@@ -128,7 +128,8 @@ _status_command("remove", "removed", "Remove NODE for good (its id is never reus
 @click.option("--from-node", metavar="URL", help="Read the descriptor and rotation statement here "
                                                 "(default: the node's registered baseUrl).")
 @click.option("--offline", is_flag=True, help="Do not contact the node: pin --new-key as given.")
-@click.option("--at", metavar="TIME", help="With --offline: when the old key stopped (default: now).")
+@click.option("--at", metavar="TIME", help="With --offline: the rotation time (default: now); the old key stays "
+                                          "valid through that second, the new one from it.")
 @click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1))
 def rotate_node_key(directory, node_id, new_key, statement, from_node, offline, at, timeout):
     """Pin NODE's new key and retire the old one.
@@ -146,7 +147,7 @@ def rotate_node_key(directory, node_id, new_key, statement, from_node, offline, 
     store = RegistryStore.open(directory)
     document = store.rotate_node_key(node_id, new_key=key, statement=stmt, from_node=from_node,
                                      offline=offline, at=at, timeout=timeout)
-    node = regdoc.Registry(document).node(node_id)
+    node = Registry(document).node(node_id)
     active = [k["kid"] for k in node["keys"] if k["status"] == "active"]
     _changed(document, f"node {node_id} now signs with key {', '.join(active)}")
 
@@ -183,7 +184,7 @@ def verify(source, key_text, last_version):
     else:
         document = read_document(Path(source))
     keys = [PublicKey.parse(text) for text in key_text]
-    reg = regdoc.verify_registry(document, keys, last_version=last_version)
+    reg = verify_registry(document, keys, last_version=last_version)
     left = reg.expires - datetime.now(reg.expires.tzinfo)
     click.echo(f"{source}: registry {reg.name} version {reg.version} verified; {len(reg.active_nodes())} active "
                f"of {len(reg.nodes)} nodes; expires {reg.document['expires']} (in {left.days} d "

@@ -26,9 +26,13 @@ from typing import Callable
 
 from biofed.errors import BiofedError
 from biofed.files import fsync_dir, write_atomic, write_temp
-from biofed.registry import document as regdoc
-from biofed.registry.document import Registry, RegistryError, format_time, node_method, parse_time
-from biofed.registry.fetch import DEFAULT_TIMEOUT, NodeUnreachable, fetch_descriptor, fetch_record
+from biofed.protocol import registry as regdoc
+from biofed.protocol.fetch import DEFAULT_TIMEOUT, FetchError, fetch_descriptor, fetch_record
+from biofed.protocol.ids import node_method
+from biofed.protocol.join import check_join_request, node_entry
+from biofed.protocol.registry import MAX_REGISTRY_BYTES, Registry, RegistryError
+from biofed.protocol.times import format_time, normalise_time, parse_time
+from biofed.protocol.validity import KeyValidity, public_jwk, retired_until
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey
 
@@ -37,7 +41,6 @@ REGISTRY_FILE = "registry.json"
 HISTORY_DIR = "history"
 KEYS_DIR = "keys"
 LOCK_FILE = ".lock"
-MAX_REGISTRY_BYTES = 8 * 1024 * 1024
 
 
 def write_new(path: Path, data: bytes) -> None:
@@ -190,13 +193,13 @@ class RegistryStore:
         same id and the same key as active: whoever runs that URL holds the key
         (proof of control). Offline the entry says `controlVerified: false`.
         """
-        request = regdoc.check_join_request(request, now=now)
+        request = check_join_request(request, now=now)
         node_id = request["id"]
         self._refuse_taken(self.document(), node_id)
         key_valid_from = None
         if not offline:
             key_valid_from = check_control(request, timeout=timeout)
-        entry = regdoc.node_entry(request, control_verified=not offline, key_valid_from=key_valid_from)
+        entry = node_entry(request, control_verified=not offline, key_valid_from=key_valid_from)
 
         def admit(doc: dict) -> None:
             self._refuse_taken(doc, node_id)  # again, under the lock
@@ -234,14 +237,16 @@ class RegistryStore:
         Best evidence is the node's KeyRotation statement (protocol.md §3),
         signed by the old key: given as `statement`, or fetched from the node
         (`from_node`, default its baseUrl). `offline` with `new_key` pins a key
-        the operator received out of band; the old active key(s) retire `at`.
+        the operator received out of band; the old active key(s) retire `at` (default now).
+        The rotation time T is the statement's proof.created (or `at`): the old key
+        gets validUntil T + 1 s, the new key validFrom T (protocol.md §7).
         """
         node = self._node(self.document(), node_id)
         if statement is None and not offline:
             url = from_node or node["baseUrl"]
             try:
                 descriptor = fetch_descriptor(url, timeout=timeout)
-            except NodeUnreachable as exc:
+            except FetchError as exc:
                 raise BiofedError(f"{exc}; give the rotation statement with --statement, "
                                   "or --offline --new-key KEY") from None
             if descriptor.get("id") != node_id:
@@ -254,7 +259,7 @@ class RegistryStore:
                 raise BiofedError(f"key {new_key.kid} of node {node_id!r} is already pinned; nothing to rotate")
             try:
                 statement = fetch_record(url, f"{node_id}/key/{new_key.kid}", timeout=timeout)
-            except NodeUnreachable as exc:
+            except FetchError as exc:
                 raise BiofedError(f"no KeyRotation statement for key {new_key.kid}: {exc}") from None
         if statement is not None:
             new_key, previous_kid, at = check_rotation_statement(statement, node, new_key)
@@ -262,8 +267,11 @@ class RegistryStore:
         else:
             if new_key is None:
                 raise BiofedError("--offline needs --new-key (the node's new public key)")
-            at = regdoc.normalise_time(at, "--at") if at else format_time(datetime.now(timezone.utc))
+            at = normalise_time(at, "--at") if at else format_time(datetime.now(timezone.utc))
             retire = {k["kid"] for k in node["keys"] if k["status"] == "active"}
+        # protocol.md §7: the old key stays valid through the second of the rotation
+        # (it signs the statement then); the new one is valid from the rotation time.
+        until = format_time(retired_until(parse_time(at)))
 
         def update(doc: dict) -> None:
             entry = self._node(doc, node_id)
@@ -271,14 +279,14 @@ class RegistryStore:
                 raise BiofedError(f"key {new_key.kid} of node {node_id!r} is already pinned; nothing to rotate")
             for key in entry["keys"]:
                 if key["kid"] in retire and key["status"] == "active":
-                    key["status"], key["validUntil"] = "retired", at
+                    key["status"], key["validUntil"] = "retired", until
             entry["keys"].append(regdoc.key_entry(new_key, valid_from=at))
 
         return self.change(update)
 
     def revoke_node_key(self, node_id: str, kid: str, compromised_since: str) -> dict:
         """Revoke a pinned key: signatures made with it from `compromised_since` on are refused."""
-        since = regdoc.normalise_time(compromised_since, "--compromised-since")
+        since = normalise_time(compromised_since, "--compromised-since")
 
         def update(doc: dict) -> None:
             entry = self._node(doc, node_id, allow_removed=True)
@@ -318,7 +326,7 @@ def _active_key(descriptor: dict, where: str) -> PublicKey:
     if len(active) != 1:
         raise BiofedError(f"{where}: the node descriptor lists {len(active)} active keys, expected 1")
     try:
-        return PublicKey.from_jwk(regdoc.public_jwk(active[0]))
+        return PublicKey.from_jwk(public_jwk(active[0]))
     except KeyError_ as exc:
         raise BiofedError(f"{where}: the node descriptor's active key: {exc}") from None
 
@@ -331,7 +339,7 @@ def check_control(request: dict, *, timeout: float = DEFAULT_TIMEOUT) -> str | N
     base_url = request["baseUrl"]
     try:
         descriptor = fetch_descriptor(base_url, timeout=timeout)
-    except NodeUnreachable as exc:
+    except FetchError as exc:
         raise BiofedError(f"cannot check that node {request['id']!r} controls {base_url}: {exc}. "
                           "If the node is not online yet, add it with --offline "
                           "(recorded as controlVerified: false)") from None
@@ -350,7 +358,7 @@ def check_control(request: dict, *, timeout: float = DEFAULT_TIMEOUT) -> str | N
     for entry in descriptor["keys"]["keys"]:
         if isinstance(entry, dict) and entry.get("kid") == key.kid and entry.get("validFrom"):
             try:
-                return regdoc.normalise_time(entry["validFrom"], "validFrom")
+                return normalise_time(entry["validFrom"], "validFrom")
             except BiofedError:
                 return None
     return None
@@ -383,10 +391,14 @@ def check_rotation_statement(statement: dict, node: dict, new_key: PublicKey | N
     if method != expected:
         raise BiofedError(f"the KeyRotation statement must be signed by the old key ({expected}), not {method!r}")
     try:
-        proofs.verify(statement, PublicKey.from_jwk(regdoc.public_jwk(pinned)))
+        proofs.verify(statement, PublicKey.from_jwk(public_jwk(pinned)))
     except proofs.ProofError as exc:
         raise BiofedError(f"the KeyRotation statement's signature does not hold: {exc} ({exc.reason})") from None
-    at = regdoc.normalise_time(statement.get("dateModified") or statement["proof"].get("created"), "dateModified")
+    # The rotation time is when the old key signed the statement; it must be valid then.
+    at = normalise_time(statement["proof"].get("created"), "the KeyRotation statement's proof.created")
+    refusal = KeyValidity.of(pinned).refusal(parse_time(at))
+    if refusal:
+        raise BiofedError(f"the KeyRotation statement does not hold: {refusal[1]} ({refusal[0]})")
     return key, previous, at
 
 

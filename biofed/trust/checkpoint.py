@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 from biofed.trust.jsonprofile import MAX_SAFE_INTEGER
 from biofed.trust.keys import PublicKey, SigningKey
+from biofed.trust.times import parse_rfc3339
 
 SIGNATURE_PREFIX = "\u2014 "  # em dash and space
 ED25519_ALGORITHM = b"\x01"  # the signed-note signature type byte of an Ed25519 key
@@ -79,10 +80,6 @@ def parse_verifier_key(text: str) -> tuple[str, PublicKey]:
     return name, key
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:20] + "..." + text[-8:])
 
@@ -107,7 +104,7 @@ class Checkpoint:
 
     @property
     def time(self) -> datetime:
-        return _parse_time(self.timestamp)
+        return parse_rfc3339(self.timestamp)
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or datetime.now(timezone.utc)) - self.time
@@ -180,11 +177,9 @@ def parse(note: str | bytes) -> tuple[Checkpoint, list[tuple[str, bytes, bytes]]
     if len(stamps) != 1:
         raise _malformed("checkpoint needs exactly one 'timestamp' line")
     try:
-        aware = _parse_time(stamps[0]).tzinfo is not None
+        parse_rfc3339(stamps[0])
     except ValueError:
-        aware = False
-    if not aware:
-        raise _malformed(f"timestamp {_shown(stamps[0])} is not an RFC 3339 time with a zone")
+        raise _malformed(f"timestamp {_shown(stamps[0])} is not an RFC 3339 time with a zone") from None
     checkpoint = Checkpoint(origin, size, root, stamps[0])
     if checkpoint.body() != text.encode("utf-8"):
         raise _malformed("checkpoint body has unexpected lines")

@@ -10,11 +10,11 @@ can be wrong.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from biofed.trust.canonical import canonicalize, canonicalize_certified
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey, multibase_decode, multibase_encode
+from biofed.trust.times import utc_now
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
@@ -26,10 +26,6 @@ class ProofError(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def hash_data(unsecured: dict, proof_config: dict, *, canonical: Callable[[Any], bytes] = canonicalize) -> bytes:

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 from biofed.errors import BiofedError
+from biofed.protocol.types import KINDS
 
 FORMATS = ("csv", "xlsx", "json", "jsonl", "ror", "cordis")
 # One spreadsheet or JSON file is read whole: refuse a huge one up front rather than fill memory.
 # (ROR and CORDIS dumps are bulk open data and exempt.)
 MAX_FILE_BYTES = 32 * 1024 * 1024
-KINDS = ("actor", "project", "offer")
 
 
 @dataclass

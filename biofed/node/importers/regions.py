@@ -2,9 +2,10 @@
 
 ROR gives an ISO 3166-2 subdivision; CORDIS gives only a city name, spelled
 in many ways (`MUENCHEN`, `München`, `PARIS CEDEX 15`). Both are mapped to
-the NUTS 2021 region of a demo node with small tables shipped in
-`biofed/data/`. The city table is approximate: a city missing from it gives
-no region (never a wrong guess from the country alone, except for countries
+the NUTS 2021 region of a demo node with small tables: two below, and the
+city table `city-regions.csv` beside this module (the importers' data;
+`python -m biofed.data.build` rebuilds it). The city table is approximate: a
+city missing from it gives no region (never a wrong guess from the country alone, except for countries
 whose whole territory is one NUTS 1 region).
 """
 
@@ -14,6 +15,9 @@ import csv
 import functools
 import re
 import unicodedata
+from pathlib import Path
+
+CITY_TABLE = Path(__file__).with_name("city-regions.csv")
 
 # CORDIS uses Eurostat country codes; records use ISO 3166-1.
 CORDIS_TO_ISO = {"UK": "GB", "EL": "GR"}
@@ -63,11 +67,9 @@ def city_key(city: str, country: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def city_table() -> dict[tuple[str, str], str]:
-    """(country, city key) -> NUTS code, from biofed/data/city-regions.csv."""
-    from biofed.data import data_path
-
+    """(country, city key) -> NUTS code, from city-regions.csv."""
     table = {}
-    with data_path("city-regions.csv").open(encoding="utf-8", newline="") as fh:
+    with CITY_TABLE.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             table[(row["country"], city_key(row["city"], row["country"]))] = row["region"]
     return table

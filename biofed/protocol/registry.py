@@ -1,42 +1,35 @@
-"""The signed registry document and join requests: pure functions, no I/O.
+"""The signed registry document (docs/protocol.md §7): pure functions, no I/O.
 
-The registry document (docs/protocol.md §7) lists the nodes of the network
-and pins the keys each signs with. It is signed by the registry key; every
-change is a new `version`, and each version `expires` so that a registry
-served unchanged forever (freeze) is noticed. Aggregators and
+The registry document lists the nodes of the network and pins the keys each
+signs with. It is signed by the registry key; every change is a new
+`version`, and each version `expires` so that a registry served unchanged
+forever (freeze) is noticed. Aggregators, the registry itself and
 `biofed verify --registry` read it through `verify_registry` and
 `key_resolver`.
-
-A join request is what a node sends the network operator: its identity and
-public key, signed with that key, so that the request itself proves the
-sender holds the private key.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 from biofed.errors import BiofedError
+from biofed.protocol.ids import NODE_ID, parse_node_method, registry_method, registry_method_prefix
+from biofed.protocol.times import format_time, now as _now, parse_time
+from biofed.protocol.validity import KeyLookup, key_valid_at, public_jwk
 from biofed.trust import jsonprofile, proofs
 from biofed.trust.keys import KeyError_, PublicKey, SigningKey
 
 REGISTRY_TYPE = "BioFedRegistry"
-JOIN_REQUEST_TYPE = "BioFedJoinRequest"
 DEFAULT_VALIDITY = timedelta(days=7)
+MAX_REGISTRY_BYTES = 8 * 1024 * 1024  # the largest registry document anyone reads
 
-NODE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 REGISTRY_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 NODE_STATUSES = ("active", "suspended", "removed")
 KEY_STATUSES = ("active", "retired", "revoked")
-JWK_MEMBERS = ("kty", "crv", "x", "kid", "alg", "use")
-# How far a join request's clock may run ahead of ours.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 class RegistryError(BiofedError):
@@ -48,77 +41,11 @@ class RegistryError(BiofedError):
         self.reason = reason
 
 
-class JoinRequestError(BiofedError):
-    """A join request is malformed or its signature does not hold."""
-
-
-# --- time
-
-
-def format_time(when: datetime) -> str:
-    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text, what: str = "time") -> datetime:
-    """An RFC 3339 time with a zone; BiofedError naming `what` otherwise."""
-    if not isinstance(text, str):
-        raise BiofedError(f"{what} {text!r} is not an RFC 3339 time string")
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise BiofedError(f"{what} {text!r} is not an RFC 3339 time (e.g. 2026-11-23T12:00:00Z)") from None
-    if when.tzinfo is None:
-        raise BiofedError(f"{what} {text!r} has no time zone (add Z for UTC)")
-    return when.astimezone(timezone.utc)
-
-
-def normalise_time(text: str, what: str = "time") -> str:
-    return format_time(parse_time(text, what))
-
-
-def _now(now: datetime | None = None) -> datetime:
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-
-
-# --- keys as they appear in the registry
-
-
-def registry_method(name: str, kid: str) -> str:
-    return f"urn:biofed:registry:{name}#{kid}"
-
-
-def node_method(node_id: str, kid: str) -> str:
-    return f"urn:biofed:{node_id}#{kid}"
-
-
-def parse_node_method(method: str) -> tuple[str, str] | None:
-    """`urn:biofed:<node id>#<kid>` -> (node id, kid); None for anything else."""
-    match = re.fullmatch(r"urn:biofed:([a-z0-9][a-z0-9-]{1,62})#([A-Za-z0-9_-]{43})", method or "")
-    return (match.group(1), match.group(2)) if match else None
-
-
-def public_jwk(entry: dict) -> dict:
-    """Only the JWK members of a registry key entry."""
-    return {k: entry[k] for k in JWK_MEMBERS if k in entry}
-
-
 def key_entry(key: PublicKey, *, status: str = "active", valid_from: str | None = None,
               valid_until: str | None = None, compromised_since: str | None = None) -> dict:
+    """A key as the registry (and a node descriptor) lists it: public JWK, status, validity."""
     return {**key.jwk(), "status": status, "validFrom": valid_from, "validUntil": valid_until,
             "compromisedSince": compromised_since}
-
-
-def key_valid_at(entry: dict, at: datetime) -> bool:
-    """validFrom <= at < validUntil; a revoked key only before compromisedSince."""
-    if entry.get("validFrom") and at < parse_time(entry["validFrom"]):
-        return False
-    if entry.get("validUntil") and at >= parse_time(entry["validUntil"]):
-        return False
-    if entry.get("status") == "revoked":
-        since = entry.get("compromisedSince")
-        if not since or at >= parse_time(since):
-            return False
-    return True
 
 
 # --- the registry document
@@ -314,7 +241,7 @@ def verify_registry(doc: dict, trusted_keys: list[PublicKey], *, last_version: i
     check_registry_shape(doc)
     trusted = {key.kid: key for key in trusted_keys}
     method = doc["proof"].get("verificationMethod")
-    prefix = f"urn:biofed:registry:{doc['name']}#"
+    prefix = registry_method_prefix(doc["name"])
     if not isinstance(method, str) or not method.startswith(prefix):
         raise RegistryError("bad-signature", f"registry proof verificationMethod {method!r} does not start with {prefix!r}")
     try:
@@ -335,134 +262,52 @@ def verify_registry(doc: dict, trusted_keys: list[PublicKey], *, last_version: i
     return Registry(doc)
 
 
-def key_resolver(registry_doc: dict, registry_key: str | None) -> Callable[..., PublicKey | None]:
-    """A (verificationMethod, at=None) -> pinned node key lookup, for proofs.verify.
+class RegistryKeys:
+    """(verificationMethod, at=None) -> the key the registry pins for that node, valid at `at`.
+
+    A lookup for proofs.verify. Removed nodes resolve to nothing. With `at`
+    (the proof's `created`) the validity rule of protocol.md §7 decides
+    (biofed.protocol.validity); without it a revoked key resolves to nothing,
+    since it cannot be told apart from a forger's. `explain` says why a
+    method did not resolve.
+    """
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._nodes: dict[str, KeyLookup] = {}
+
+    def _lookup(self, method: str) -> KeyLookup | None:
+        parsed = parse_node_method(method)
+        if parsed is None:
+            return None
+        node = self.registry.node(parsed[0])
+        if node is None or node["status"] == "removed":
+            return None
+        if node["id"] not in self._nodes:
+            self._nodes[node["id"]] = KeyLookup(node["keys"])
+        return self._nodes[node["id"]]
+
+    def __call__(self, method: str, at: datetime | None = None) -> PublicKey | None:
+        lookup = self._lookup(method)
+        return lookup(method, at) if lookup else None
+
+    def explain(self, method: str, at: datetime | None = None) -> str | None:
+        lookup = self._lookup(method)
+        if lookup is None:
+            return f"{method!r} names no node the registry lists (or a removed one)"
+        return lookup.explain(method, at)
+
+
+def key_resolver(registry_doc: dict, registry_key: str | None) -> RegistryKeys:
+    """The pinned node keys of a registry document, as a lookup for proofs.verify (RegistryKeys).
 
     With `registry_key` (multibase or key file) the registry is verified
     first. Without it the document is only checked for shape: the caller
-    trusts the file. Removed nodes resolve to None. A revoked key resolves
-    only for a proof made before its compromisedSince (`at`, the proof's
-    `created`); without `at` it cannot be told apart from a forger's.
+    trusts the file.
     """
     if registry_key:
         registry = verify_registry(registry_doc, [PublicKey.parse(registry_key)])
     else:
         check_registry_shape(registry_doc)
         registry = Registry(registry_doc)
-
-    def resolve(method: str, at: datetime | None = None) -> PublicKey | None:
-        parsed = parse_node_method(method)
-        if parsed is None:
-            return None
-        node_id, kid = parsed
-        node = registry.node(node_id)
-        if node is None or node["status"] == "removed":
-            return None
-        entry = registry._key_entry(node_id, kid)
-        if entry is None:
-            return None
-        if entry["status"] == "revoked" and (at is None or not key_valid_at(entry, at.astimezone(timezone.utc))):
-            return None
-        return PublicKey.from_jwk(public_jwk(entry))
-
-    return resolve
-
-
-# --- join requests
-
-
-NODE_FIELDS = ("id", "name", "country", "region", "baseUrl", "licence")
-
-
-def build_join_request(config: dict, key: SigningKey, *, key_valid_from: str | None = None,
-                       now: datetime | None = None) -> dict:
-    """A signed join request from a node's settings and its current key."""
-    created = format_time(_now(now))
-    request = {"type": JOIN_REQUEST_TYPE, **{name: config.get(name) for name in NODE_FIELDS},
-               "publicKey": key.public.jwk(), "keyValidFrom": key_valid_from or created,
-               "nonce": secrets.token_urlsafe(16), "created": created}
-    if not request["baseUrl"]:
-        raise JoinRequestError(f"node {request['id']} has no baseUrl; set the public URL the node is served at "
-                               "before asking to join (aggregators harvest from it)")
-    check_join_shape(request, signed=False)
-    return proofs.sign(request, key, node_method(request["id"], key.kid), created=created)
-
-
-def make_join_request(node_dir) -> dict:
-    """The join request for the node in `node_dir`, signed with its current key."""
-    from biofed.node.store import Node
-
-    node = Node.open(node_dir)
-    try:
-        key = node.signing_key
-        config = node.config.to_dict() if hasattr(node.config, "to_dict") else dict(vars(node.config))
-        valid_from = None
-        for entry in node.descriptor().get("keys", {}).get("keys", []):
-            if entry.get("kid") == key.kid:
-                valid_from = entry.get("validFrom")
-        return build_join_request(config, key, key_valid_from=valid_from)
-    finally:
-        if hasattr(node, "close"):
-            node.close()
-
-
-def check_join_shape(req, *, signed: bool = True) -> None:
-    def bad(field_name: str, message: str) -> JoinRequestError:
-        return JoinRequestError(f"join request /{field_name}: {message}")
-
-    if not isinstance(req, dict):
-        raise JoinRequestError("join request is not a JSON object")
-    try:
-        jsonprofile.check(req)
-    except jsonprofile.ProfileError as exc:
-        raise JoinRequestError(f"join request is outside the strict JSON profile: {exc}") from None
-    if req.get("type") != JOIN_REQUEST_TYPE:
-        raise bad("type", f"{req.get('type')!r} is not {JOIN_REQUEST_TYPE!r}")
-    allowed = {"type", *NODE_FIELDS, "publicKey", "keyValidFrom", "nonce", "created", "proof"}
-    unknown = sorted(set(req) - allowed)
-    if unknown:
-        raise bad(unknown[0], "unknown field")
-    entry = {name: req.get(name) for name in NODE_FIELDS}
-    try:
-        check_node_entry({**entry, "status": "active", "controlVerified": False, "keys": []}, "")
-    except RegistryError as exc:
-        raise JoinRequestError(str(exc).replace("registry ", "join request ", 1)) from None
-    try:
-        PublicKey.from_jwk(req.get("publicKey"))
-    except KeyError_ as exc:
-        raise bad("publicKey", str(exc)) from None
-    for name in ("keyValidFrom", "created"):
-        try:
-            parse_time(req.get(name), name)
-        except BiofedError as exc:
-            raise bad(name, str(exc)) from None
-    if not isinstance(req.get("nonce"), str) or len(req["nonce"]) < 16:
-        raise bad("nonce", "must be a random string of at least 16 characters")
-    if signed and not isinstance(req.get("proof"), dict):
-        raise bad("proof", "the join request is not signed")
-
-
-def check_join_request(req, *, now: datetime | None = None) -> dict:
-    """Check shape and signature (by the key the request carries); return the request."""
-    check_join_shape(req)
-    key = PublicKey.from_jwk(req["publicKey"])
-    expected = node_method(req["id"], key.kid)
-    method = req["proof"].get("verificationMethod")
-    if method != expected:
-        raise JoinRequestError(f"join request proof verificationMethod {method!r} is not {expected!r} "
-                               "(the request must be signed with the key it carries)")
-    try:
-        proofs.verify(req, key)
-    except proofs.ProofError as exc:
-        raise JoinRequestError(f"join request for {req['id']}: signature does not hold: {exc} ({exc.reason})") from None
-    if parse_time(req["created"]) > _now(now) + CLOCK_SKEW:
-        raise JoinRequestError(f"join request for {req['id']} was created in the future ({req['created']})")
-    return req
-
-
-def node_entry(req: dict, *, control_verified: bool, key_valid_from: str | None = None) -> dict:
-    """The registry entry for a node admitted with the (checked) join request `req`."""
-    key = PublicKey.from_jwk(req["publicKey"])
-    valid_from = normalise_time(key_valid_from or req["keyValidFrom"])
-    return {**{name: req.get(name) for name in NODE_FIELDS}, "status": "active",
-            "controlVerified": control_verified, "keys": [key_entry(key, valid_from=valid_from)]}
+    return RegistryKeys(registry)
