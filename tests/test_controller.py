@@ -17,7 +17,7 @@ from test_node_support import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 from biofed.trust import proofs
-from biofed.trust.controller import CID_CONTEXT, controller_document
+from biofed.protocol.controller import CID_CONTEXT, controller_document
 from biofed.trust.keys import KeyError_, PublicKey
 
 

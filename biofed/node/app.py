@@ -226,7 +226,7 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
              responses=answers(ok=(200, JSON, {"type": "object", "required": ["id", "verificationMethod", "assertionMethod"]}),
                                not_modified=True))
     def controller(request: Request):
-        from biofed.trust.controller import controller_document
+        from biofed.protocol.controller import controller_document
 
         body = orjson.dumps(controller_document(node.id, node.keys()))
         return cached(request, body, JSON, {"Cache-Control": "no-cache"})

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from biofed.protocol.ids import node_method
+from biofed.protocol.validity import public_jwk
 from biofed.trust.keys import PublicKey
 
 CID_CONTEXT = "https://www.w3.org/ns/cid/v1"
-JWK_FIELDS = ("kty", "crv", "x", "kid")
 
 
 def controller_id(node_id: str) -> str:
@@ -31,9 +32,9 @@ def controller_id(node_id: str) -> str:
 
 def verification_method(node_id: str, entry: dict) -> dict:
     """One key entry as a CID verification method; KeyError_ names a key entry that is not an Ed25519 JWK."""
-    key = PublicKey.from_jwk({name: entry[name] for name in JWK_FIELDS if name in entry})
+    key = PublicKey.from_jwk(public_jwk(entry))
     controller = controller_id(node_id)
-    method = {"id": f"{controller}#{key.kid}", "type": "Multikey", "controller": controller,
+    method = {"id": node_method(node_id, key.kid), "type": "Multikey", "controller": controller,
               "publicKeyMultibase": key.multibase}
     if entry.get("validUntil"):
         method["expires"] = entry["validUntil"]
