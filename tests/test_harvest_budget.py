@@ -88,6 +88,29 @@ def test_trickling_node_is_cut_at_its_budget_then_resumed(net):
     assert all(r["stale"] == 0 for r in net.records("trickle").values())
 
 
+def test_budget_stops_a_run_held_back_for_the_mass_deletion_check(net, monkeypatch):
+    """A run long enough to be a mass deletion is spooled until complete; stopped, its verified pages are committed."""
+    from biofed.aggregator import harvest as harvest_module
+
+    spools = []
+    real_spool = harvest_module.tempfile.TemporaryFile
+    monkeypatch.setattr(harvest_module.tempfile, "TemporaryFile", lambda **kw: spools.append(kw) or real_spool(**kw))
+    settings = dataclasses.replace(FAST, node_seconds=1.5)
+    key = SigningKey.generate()
+    leaves = signed_leaves("big", key, 10)
+    server, _ = net.log_server("big", leaves, key)
+    assert net.harvest(settings).nodes["big"].status == "ok"
+    leaves += signed_leaves("big", key, 20, start=10)  # 20 new entries for 10 held records: spooled
+    server.leaves, server.page_entries, server.trickle_rate = list(leaves), 1, 2_500
+    report = net.harvest(settings)
+    assert len(spools) == 1  # this run was spooled
+    assert report.nodes["big"].status == "slow", report.nodes["big"]
+    cursor = net.node_row("big")["cursor"]
+    assert 10 < cursor < len(leaves)
+    assert_committed_prefix(net, "big", leaves, cursor)
+    assert net.node_row("big")["mass_delete_pending"] == 0
+
+
 def test_byte_budget_stops_the_node_at_a_committed_page(net):
     settings = dataclasses.replace(FAST, node_bytes=6_000)
     key = SigningKey.generate()

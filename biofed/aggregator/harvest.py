@@ -79,16 +79,16 @@ class HarvestSettings:
     max_checkpoint_bytes: int = 16 * 1024
     max_proof_bytes: int = 64 * 1024
     connect_timeout: float = 5.0
-    page_deadline: float = 120.0  # whole request, body included
-    small_deadline: float = 15.0  # checkpoint and proofs
+    page_deadline: float = 120.0  # whole request: body, redirects, retries and back-off included
+    small_deadline: float = 15.0  # the same for checkpoint and proofs
     min_rate: int = 20_000  # bytes/s a node must sustain after a 2 s grace
     retries: int = 2  # on connection errors and 5xx (never on a timeout), within the request's deadline
+    backoff: float = 0.25  # first retry delay in seconds, doubled each time
     # What one node may cost one run (then it is `slow` and continues next run). A log entry is ~1.7 KB,
     # so 256 MiB is a first harvest of ~150,000 records (15 x the 10,000-record benchmark node) and 120 s
     # of waiting lets it arrive at >= 2.2 MB/s; an hourly run of a node is far smaller than either.
     node_seconds: float = 120.0  # time with a request to the node in flight (our verifying and writing excluded)
     node_bytes: int = 256 * 1024 * 1024  # bytes received from the node (after gzip decoding)
-    backoff: float = 0.25  # first retry delay in seconds, doubled each time
     workers: int | None = None  # verifying processes; None = one per CPU, 0 = verify in-process
     parallel_threshold: int = 4000  # a node with fewer new entries than this is verified in-process...
     network_parallel_threshold: int = 1000  # ...unless the checkpoints seen in the run announce this many in all
@@ -107,7 +107,7 @@ class NodeReport:
     deleted: int = 0
     error: str | None = None
     reason: str | None = None
-    seconds: float = 0.0  # wall-clock time of this node's harvest
+    seconds: float = 0.0  # wall-clock time of this node's harvest (waits for a free slot included)
 
 
 @dataclass
