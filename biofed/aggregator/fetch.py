@@ -232,8 +232,8 @@ class NodeClient:
                 if inflater is not None and received and not inflater.eof:
                     raise FetchError("protocol", f"{url}: the gzip body is truncated")
                 return Response(response.status_code, b"".join(chunks), response.headers, url)
-        except httpx.TimeoutException:
-            raise FetchError("timeout", f"{url} timed out") from None
+        except httpx.TimeoutException as exc:  # connect (connect_timeout), read or write (twice that)
+            raise FetchError("timeout", f"{url} timed out ({type(exc).__name__})") from None
         except httpx.ConnectError as exc:
             raise FetchError("connect", f"cannot connect to {url}: {exc or 'connection refused'}") from None
         except (httpx.DecodingError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
