@@ -171,6 +171,10 @@ class LogServer:
                     yield b'{"node": "' + self.node_id.encode() + b'", "entries": ['
                     chunk = b" " * 65536
                     for _ in range(100_000):
+                        # Stop when the harvester hangs up, as a real server does: writing on into a closed
+                        # connection keeps this server's loop busy and its next /checkpoint late.
+                        if await request.is_disconnected():
+                            return
                         yield chunk
                 return StreamingResponse(endless(), media_type="application/json")
             if self.mode == "slow":
