@@ -5,7 +5,9 @@
 from a list of real signed leaves and a real signing key, and can misbehave
 on purpose: answer 500, send malformed JSON, an endless body, a trickle,
 redirect off its origin, serve a stale checkpoint, a truncated or a
-rewritten log.
+rewritten log, accept a request and never answer it ("silent": the
+checkpoint, "silent-log": log pages), or serve its log in many small pages
+each trickled at a rate the harvester accepts (`page_entries`, `trickle_rate`).
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class LogServer:
     checkpoint_age: timedelta = timedelta(0)
     claimed_size: int | None = None  # checkpoint over a prefix/superset (truncation tests)
     redirect_to: str | None = None
+    page_entries: int | None = None  # at most this many entries per log page, whatever the limit asked
+    trickle_rate: int | None = None  # bytes/s at which each log page is sent
     requests: list[str] = field(default_factory=list)
 
     def hashes(self, size: int) -> list[bytes]:
@@ -126,8 +130,16 @@ class LogServer:
         return Checkpoint(f"biofed/node/{self.node_id}", size, root, stamp).sign(self.key)
 
     def app(self) -> Starlette:
+        async def silent(request: Request):
+            # The request was read; no answer ever comes. Ends when the client gives up (disconnects).
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.02)
+            return Response(b"", status_code=504)
+
         async def checkpoint(request: Request):
             self.requests.append(str(request.url.path))
+            if self.mode == "silent":
+                return await silent(request)
             if self.mode == "500":
                 return PlainTextResponse("boom", status_code=500)
             if self.mode == "redirect":
@@ -138,6 +150,20 @@ class LogServer:
             self.requests.append(str(request.url))
             after = int(request.query_params.get("after", 0))
             limit = int(request.query_params.get("limit", 500))
+            if self.page_entries is not None:
+                limit = min(limit, self.page_entries)
+            if self.mode == "silent-log":
+                return await silent(request)
+            if self.trickle_rate:
+                rate = self.trickle_rate
+
+                async def steady():
+                    body = self._page(after, limit)
+                    step = max(1, rate // 20)
+                    for i in range(0, len(body), step):
+                        yield body[i : i + step]
+                        await asyncio.sleep(0.05)
+                return StreamingResponse(steady(), media_type="application/json")
             if self.mode == "malformed":
                 return Response(b'{"node": "x", "entries": [{"seq": 1, "record": {"id": "a", "id": "b"}', media_type="application/json")
             if self.mode == "oversized":
@@ -145,6 +171,10 @@ class LogServer:
                     yield b'{"node": "' + self.node_id.encode() + b'", "entries": ['
                     chunk = b" " * 65536
                     for _ in range(100_000):
+                        # Stop when the harvester hangs up, as a real server does: writing on into a closed
+                        # connection keeps this server's loop busy and its next /checkpoint late.
+                        if await request.is_disconnected():
+                            return
                         yield chunk
                 return StreamingResponse(endless(), media_type="application/json")
             if self.mode == "slow":

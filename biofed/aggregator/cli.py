@@ -93,8 +93,9 @@ def harvest_command(registry_source, db_path, registry_keys, max_age, concurrenc
                     accept_mass_delete):
     """Harvest every node of the registry once into the catalogue.
 
-    Exit status 0 when every node is ok or unchanged; 1 when a node failed or
-    was quarantined (its records are kept, marked stale) or the registry was refused.
+    Exit status 0 when every node is ok or unchanged; 1 when a node failed, was
+    quarantined or was slow (stopped at its budget for the run, continued next run;
+    its records are kept, marked stale) or the registry was refused.
     """
     report = _run_once(registry_source, db_path, registry_keys, max_age, concurrency, page_size, workers, publish_path,
                        accept_mass_delete)

@@ -1,11 +1,14 @@
-"""Bounded HTTP GETs from one node: size limit, minimum rate, deadline, retries.
+"""Bounded HTTP GETs from one node: size limit, minimum rate, deadline, retries, budget.
 
 A node is untrusted. Every response is streamed and cut off when it grows
 past `max_bytes` (counted after gzip decoding, so a compressed bomb fails
 too), when it arrives slower than `min_rate` bytes/s after a grace period,
-or when the whole request takes longer than `deadline`. Redirects are never
-followed automatically: one to the node's own registered origin is followed
-(at most a few times), any other is an error.
+or when the whole request takes longer than `deadline` -- every attempt,
+redirect and back-off included. Only connection errors and 5xx answers are
+retried, never a timeout. Redirects are never followed automatically: one to
+the node's own registered origin is followed (at most a few times), any
+other is an error. A `NodeBudget` bounds what all of a client's requests
+cost together: the time spent waiting for the node and the bytes received.
 """
 
 from __future__ import annotations
@@ -30,9 +33,26 @@ class FetchError(NodeRefused):
 @dataclass(frozen=True)
 class FetchLimits:
     max_bytes: int
-    deadline: float  # seconds for the whole request, body included
+    deadline: float  # seconds for the whole request: body, redirects, retries and back-off included
     min_rate: int = 10_000  # bytes/s, enforced after `rate_grace` seconds
     rate_grace: float = 2.0
+
+
+@dataclass(frozen=True)
+class NodeBudget:
+    """What one node may cost in one run, over all its requests."""
+
+    seconds: float  # time with at least one request to the node in flight (our own work does not count)
+    bytes: int  # bytes received from the node, after gzip decoding
+
+
+class BudgetExceeded(FetchError):
+    """The node used its budget for this run (reason 'budget')."""
+
+
+# Failure reasons worth another attempt: the node could not be reached. A timeout is not retried:
+# a node that is slow now is slow again, and the deadline covers the whole request anyway.
+RETRIED = ("connect",)
 
 
 @dataclass
@@ -79,7 +99,8 @@ class NodeClient:
     MAX_REDIRECTS = 3
 
     def __init__(self, base_url: str, *, connect_timeout: float = 5.0, retries: int = 2, backoff: float = 0.25,
-                 user_agent: str = "biofed-aggregator", client: httpx.AsyncClient | None = None):
+                 user_agent: str = "biofed-aggregator", client: httpx.AsyncClient | None = None,
+                 budget: NodeBudget | None = None):
         self.base_url = base_url.rstrip("/")
         self.origin = _origin(self.base_url)
         self.retries = retries
@@ -88,8 +109,13 @@ class NodeClient:
         # as given and closed by its owner; otherwise this NodeClient owns one.
         self.owned = client is None
         self.client = client if client is not None else shared_client(connect_timeout, user_agent=user_agent)
+        self.budget = budget
         self.requests = 0
-        self.bytes = 0
+        self.bytes = 0  # received from the node (decoded), counted per network chunk
+        self._byte_limit = budget.bytes if budget is not None else float("inf")
+        self._in_flight = 0  # get() calls running; the node's time runs while there is one
+        self._busy = 0.0  # node time in the spans already closed
+        self._busy_since = 0.0
 
     async def __aenter__(self) -> "NodeClient":
         return self
@@ -98,14 +124,51 @@ class NodeClient:
         if self.owned:
             await self.client.aclose()
 
+    def busy_seconds(self) -> float:
+        """The node's time so far: wall-clock seconds during which at least one of its requests was in flight."""
+        return self._busy + (time.monotonic() - self._busy_since if self._in_flight else 0.0)
+
+    def _spent(self) -> BudgetExceeded:
+        b = self.budget
+        return BudgetExceeded("budget", f"{self.base_url} used its budget for this run: {self.busy_seconds():.1f} s of"
+                                        f" {b.seconds:g} s waiting for its answers, {self.bytes:,} of {b.bytes:,} bytes"
+                                        f" received, in {self.requests} requests")
+
     async def get(self, path: str, limits: FetchLimits, *, headers: dict | None = None) -> Response:
-        """GET with retries on connection errors and 5xx; other failures raise at once."""
+        """GET with retries on connection errors and 5xx, all within `limits.deadline` and the node's budget.
+
+        Raises BudgetExceeded when the budget is spent before the request or runs out
+        during it, FetchError('timeout') when the deadline passes.
+        """
+        deadline, by_budget = limits.deadline, False
+        if self.budget is not None:
+            left = self.budget.seconds - self.busy_seconds()
+            if left <= 0 or self.bytes >= self._byte_limit:
+                raise self._spent()
+            if left < deadline:  # the node's time runs while this request does: it ends with the budget
+                deadline, by_budget = left, True
+        if not self._in_flight:
+            self._busy_since = time.monotonic()
+        self._in_flight += 1
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._get_retrying(path, limits, headers or {})
+        except TimeoutError:
+            if by_budget:
+                raise self._spent() from None
+            raise FetchError("timeout", f"{self.base_url + path} did not answer completely within {limits.deadline:g} s") from None
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._busy += time.monotonic() - self._busy_since
+
+    async def _get_retrying(self, path: str, limits: FetchLimits, headers: dict) -> Response:
         attempt = 0
         while True:
             try:
-                response = await self._get_following(path, limits, headers or {})
+                response = await self._get_following(path, limits, headers)
             except FetchError as exc:
-                if exc.reason not in ("connect", "timeout") or attempt >= self.retries:
+                if exc.reason not in RETRIED or attempt >= self.retries:
                     raise
             else:
                 if response.status < 500 or attempt >= self.retries:
@@ -131,47 +194,46 @@ class NodeClient:
     async def _get_once(self, url: str, limits: FetchLimits, headers: dict) -> Response:
         self.requests += 1
         try:
-            async with asyncio.timeout(limits.deadline):
-                async with self.client.stream("GET", url, headers=headers) as response:
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > limits.max_bytes and "content-encoding" not in response.headers:
-                        raise FetchError("too-large", f"{url} declares {declared} bytes, more than the limit of {limits.max_bytes}")
-                    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-                    if encoding not in ("identity", "gzip"):
-                        raise FetchError("protocol", f"{url}: unsupported Content-Encoding {encoding!r}")
-                    # Inflated here, never more than the limit + 1 bytes at a time: httpx would inflate a
-                    # whole network chunk at once (a 64 KiB gzip bomb chunk is 64 MiB).
-                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
-                    chunks = []
-                    size = 0
-                    started = time.monotonic()
-                    received = False
-                    async for data in response.aiter_raw():
-                        received = received or bool(data)
-                        while data:
-                            if inflater is None:
-                                chunk, data = data, b""
-                            else:
-                                try:
-                                    chunk = inflater.decompress(data, limits.max_bytes - size + 1)
-                                except zlib.error as exc:
-                                    raise FetchError("protocol", f"{url}: broken gzip body ({exc})") from None
-                                data = inflater.unconsumed_tail
-                            size += len(chunk)
-                            if size > limits.max_bytes:
-                                raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
-                            chunks.append(chunk)
-                        elapsed = time.monotonic() - started
-                        if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
-                            raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
-                    if inflater is not None and received and not inflater.eof:
-                        raise FetchError("protocol", f"{url}: the gzip body is truncated")
-                    self.bytes += size
-                    return Response(response.status_code, b"".join(chunks), response.headers, url)
-        except TimeoutError:
-            raise FetchError("timeout", f"{url} did not answer completely within {limits.deadline:g} s") from None
-        except httpx.TimeoutException:
-            raise FetchError("timeout", f"{url} timed out") from None
+            async with self.client.stream("GET", url, headers=headers) as response:
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limits.max_bytes and "content-encoding" not in response.headers:
+                    raise FetchError("too-large", f"{url} declares {declared} bytes, more than the limit of {limits.max_bytes}")
+                encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                if encoding not in ("identity", "gzip"):
+                    raise FetchError("protocol", f"{url}: unsupported Content-Encoding {encoding!r}")
+                # Inflated here, never more than the limit + 1 bytes at a time: httpx would inflate a
+                # whole network chunk at once (a 64 KiB gzip bomb chunk is 64 MiB).
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+                chunks = []
+                size = 0
+                started = time.monotonic()
+                received = False
+                async for data in response.aiter_raw():
+                    received = received or bool(data)
+                    while data:
+                        if inflater is None:
+                            chunk, data = data, b""
+                        else:
+                            try:
+                                chunk = inflater.decompress(data, limits.max_bytes - size + 1)
+                            except zlib.error as exc:
+                                raise FetchError("protocol", f"{url}: broken gzip body ({exc})") from None
+                            data = inflater.unconsumed_tail
+                        size += len(chunk)
+                        self.bytes += len(chunk)
+                        if size > limits.max_bytes:
+                            raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
+                        if self.bytes > self._byte_limit:
+                            raise self._spent()
+                        chunks.append(chunk)
+                    elapsed = time.monotonic() - started
+                    if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
+                        raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
+                if inflater is not None and received and not inflater.eof:
+                    raise FetchError("protocol", f"{url}: the gzip body is truncated")
+                return Response(response.status_code, b"".join(chunks), response.headers, url)
+        except httpx.TimeoutException as exc:  # connect (connect_timeout), read or write (twice that)
+            raise FetchError("timeout", f"{url} timed out ({type(exc).__name__})") from None
         except httpx.ConnectError as exc:
             raise FetchError("connect", f"cannot connect to {url}: {exc or 'connection refused'}") from None
         except (httpx.DecodingError, httpx.RemoteProtocolError, httpx.ReadError) as exc:

@@ -22,6 +22,9 @@ Per node (concurrently, at most `settings.concurrency` at a time):
 
 A failing node (down, slow, 5xx, malformed, oversized, tampered log) gets its
 error recorded and its records marked stale; the other nodes are unaffected.
+A node that uses up its budget for the run (`node_seconds` waiting for its
+answers, `node_bytes` received) is stopped after its last committed page and
+marked `slow`; the next run continues from its cursor.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import orjson
 
 from biofed.aggregator import catalogue, state
 from biofed.aggregator.checks import CONTENT_TYPES, NodeKey, PageError, check_page
-from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient, shared_client
+from biofed.aggregator.fetch import BudgetExceeded, FetchError, FetchLimits, NodeBudget, NodeClient, shared_client
 from biofed.aggregator.lock import HarvestLock
 from biofed.aggregator.registry_source import RegistryRefused, RegistryView, load_registry, read_source
 from biofed.errors import NodeRefused
@@ -76,11 +79,16 @@ class HarvestSettings:
     max_checkpoint_bytes: int = 16 * 1024
     max_proof_bytes: int = 64 * 1024
     connect_timeout: float = 5.0
-    page_deadline: float = 120.0  # whole request, body included
-    small_deadline: float = 15.0  # checkpoint and proofs
+    page_deadline: float = 120.0  # whole request: body, redirects, retries and back-off included
+    small_deadline: float = 15.0  # the same for checkpoint and proofs
     min_rate: int = 20_000  # bytes/s a node must sustain after a 2 s grace
-    retries: int = 2  # on connection errors and 5xx
+    retries: int = 2  # on connection errors and 5xx (never on a timeout), within the request's deadline
     backoff: float = 0.25  # first retry delay in seconds, doubled each time
+    # What one node may cost one run (then it is `slow` and continues next run). A log entry is ~1.7 KB,
+    # so 256 MiB is a first harvest of ~150,000 records (15 x the 10,000-record benchmark node) and 120 s
+    # of waiting lets it arrive at >= 2.2 MB/s; an hourly run of a node is far smaller than either.
+    node_seconds: float = 120.0  # time with a request to the node in flight (our verifying and writing excluded)
+    node_bytes: int = 256 * 1024 * 1024  # bytes received from the node (after gzip decoding)
     workers: int | None = None  # verifying processes; None = one per CPU, 0 = verify in-process
     parallel_threshold: int = 4000  # a node with fewer new entries than this is verified in-process...
     network_parallel_threshold: int = 1000  # ...unless the checkpoints seen in the run announce this many in all
@@ -92,13 +100,14 @@ class HarvestSettings:
 @dataclass
 class NodeReport:
     node_id: str
-    status: str  # ok | unchanged | error | quarantined | skipped
+    status: str  # ok | unchanged | error | quarantined | slow | skipped
     entries: int = 0
     accepted: int = 0
     rejected: int = 0
     deleted: int = 0
     error: str | None = None
     reason: str | None = None
+    seconds: float = 0.0  # wall-clock time of this node's harvest (waits for a free slot included)
 
 
 @dataclass
@@ -232,7 +241,8 @@ class _Reporter:
             self.bar.update(task, status=report.status + (f": {report.error}" if report.error else ""))
         elif self.enabled:
             log_event("node-done", node=report.node_id, status=report.status, entries=report.entries,
-                      accepted=report.accepted, rejected=report.rejected, deleted=report.deleted, error=report.error)
+                      accepted=report.accepted, rejected=report.rejected, deleted=report.deleted,
+                      seconds=round(report.seconds, 3), error=report.error)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -312,12 +322,19 @@ class _Run:
         started = state.utc_now()
         report = NodeReport(node_id, "ok")
         run = _NodeRun(started)
+        clock = time.monotonic()
         try:
             await self._harvest_node(node, run, report)
+        except BudgetExceeded as exc:  # stopped after its last committed page: the next run continues there
+            cursor = state.node_row(self.conn, node_id)["cursor"]
+            report.status, report.reason = "slow", exc.reason
+            report.error = (f"{exc}; stopped at log entry {cursor} ({report.entries} committed in this run),"
+                            " the next run continues from there")
         except (NodeFailure, FetchError, PageError, checkpoints.CheckpointError) as exc:
             report.status, report.error, report.reason = "error", str(exc), getattr(exc, "reason", "error")
         except Exception as exc:  # a bug or an unforeseen answer must not stop the other nodes
             report.status, report.error, report.reason = "error", f"internal error: {exc!r}", "internal"
+        report.seconds = time.monotonic() - clock
         self._finish(node, run, report)
         return report
 
@@ -362,7 +379,7 @@ class _Run:
                     self.catalogue.set_node_stale(self.conn, node_id, None)
                     state.set_finalise_pending(self.conn, True)
             else:
-                health = "quarantined" if report.status == "quarantined" else "error"
+                health = report.status if report.status in ("quarantined", "slow") else "error"
                 self.conn.execute(
                     "UPDATE nodes SET health = ?, error = ?, last_attempt = ?, mass_delete_pending = ?,"
                     " stale_since = COALESCE(stale_since, ?) WHERE id = ?",
@@ -389,7 +406,7 @@ class _Run:
         if not keys:
             raise NodeFailure("registry", f"the registry pins no usable key for node {node_id}")
         async with NodeClient(base_url, connect_timeout=s.connect_timeout, retries=s.retries, backoff=s.backoff,
-                              client=self.http) as client:
+                              client=self.http, budget=NodeBudget(s.node_seconds, s.node_bytes)) as client:
             row = state.node_row(self.conn, node_id)
             st = state.node_state_row(self.conn, node_id)
             async with self.checkpoint_slots:
