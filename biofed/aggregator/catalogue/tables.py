@@ -15,6 +15,7 @@ from typing import Iterable
 
 from biofed.aggregator.catalogue.regions import _regions
 
+# The full-text tables use sqlite-utils' layout (external content + triggers,
 # as `enable_fts(create_triggers=True)` makes them) so `sqlite-utils
 # rebuild-fts` and Datasette's `_search` work on them. The SQL is written out
 # here because sqlite-utils runs it with executescript(), which would commit
