@@ -104,18 +104,26 @@ async def records_jsonl_gz(datasette, request):
     return BytesStream(stream, headers=headers, content_type="application/gzip")
 
 
-CHANGES_PAGE = """
-select c.seq, c.op, c.record_id, c.node_id, c.version, c.at,
-       case when c.op = 'put' then r.signed_json end as signed_json
+# A put carries the signed bytes of its own version: the record's while it still holds that
+# version, afterwards the copy state.py's triggers keep in record_versions. A full page thus
+# never changes, and the current state of an id is its latest put.
+_CHANGES_PAGE = """
+select c.seq, c.op, c.record_id, c.node_id, c.version, c.at, {put_bytes} as signed_json
 from changes c left join records r on r.id = c.record_id
 where c.seq > :after
 order by c.seq
 limit :limit
 """
+_HELD_BYTES = "case when c.op = 'put' and r.version = c.version then r.signed_json end"
+_KEPT_BYTES = ("case when c.op = 'put' then (select v.signed_json from record_versions v"
+               " where v.record_id = c.record_id and v.version = c.version) end")
+CHANGES_PAGE = _CHANGES_PAGE.format(put_bytes=f"coalesce({_HELD_BYTES}, {_KEPT_BYTES})")
+# A catalogue harvested before record_versions existed: the bytes of a replaced version are gone.
+CHANGES_PAGE_WITHOUT_VERSIONS = _CHANGES_PAGE.format(put_bytes=_HELD_BYTES)
 
 
 def change_entry(row) -> str:
-    """A change; a put carries the record's current signed bytes (null once deleted)."""
+    """A change; a put carries its version's signed bytes (null only if they were replaced before they were kept)."""
     head = _dumps({
         "seq": row["seq"], "op": row["op"], "id": row["record_id"], "node": row["node_id"],
         "version": row["version"], "at": row["at"],
@@ -145,19 +153,22 @@ async def changes(datasette, request):
         return _error(400, "bad-parameter", str(exc))
     if after < 0 or not 1 <= limit <= MAX_LIMIT:
         return _error(400, "bad-parameter", f"after must be >= 0 and limit between 1 and {MAX_LIMIT}.")
-    rows = (await db.execute(CHANGES_PAGE, {"after": after, "limit": limit})).rows
+    versions_kept = await _has_table(db, "record_versions")
+    rows = (await db.execute(CHANGES_PAGE if versions_kept else CHANGES_PAGE_WITHOUT_VERSIONS,
+                             {"after": after, "limit": limit})).rows
     last = rows[-1]["seq"] if rows else after
-    # The newest seq lets a mirror see a rebuilt catalogue (latest < its cursor).
-    latest = (await db.execute("select coalesce(max(seq), 0) from changes")).rows[0][0]
+    full = len(rows) == limit
     path = datasette.urls.path("/-/biofed/changes")
-    next_url = f"{path}?after={last}&limit={limit}" if len(rows) == limit else None
-    body = (
-        '{"after":' + str(after) + ',"last":' + str(last) + ',"latest":' + str(latest)
-        + ',"entries":[' + ",".join(change_entry(row) for row in rows) + "]"
-        + ',"next":' + _dumps(next_url) + "}"
-    )
+    next_url = f"{path}?after={last}&limit={limit}" if full else None
+    body = '{"after":' + str(after) + ',"last":' + str(last)
+    if not full:
+        # The newest seq lets a mirror see a rebuilt catalogue (latest < its cursor). Only on the
+        # last page: it grows with every harvest, and a full page is the same bytes forever.
+        latest = (await db.execute("select coalesce(max(seq), 0) from changes")).rows[0][0]
+        body += ',"latest":' + str(latest)
+    body += ',"entries":[' + ",".join(change_entry(row) for row in rows) + "]" + ',"next":' + _dumps(next_url) + "}"
     headers = {"access-control-allow-origin": "*"}
-    if len(rows) == limit:  # a full page never changes again
+    if full and versions_kept:  # its entries and their bytes never change again
         headers["cache-control"] = "public, max-age=31536000, immutable"
     return Response(body, headers=headers, content_type="application/json; charset=utf-8")
 

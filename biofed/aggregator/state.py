@@ -74,6 +74,22 @@ CREATE TABLE IF NOT EXISTS changes (
     version INTEGER,
     at TEXT NOT NULL
 );
+-- The signed bytes of every version `records` no longer holds (superseded or deleted), so a
+-- change-feed page serves each put with the bytes of its own version, forever. Filled by the
+-- triggers below: nothing is written for a record's first version, one row when it is replaced.
+CREATE TABLE IF NOT EXISTS record_versions (
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    signed_json TEXT NOT NULL,
+    PRIMARY KEY (record_id, version)
+);
+CREATE TRIGGER IF NOT EXISTS records_keep_replaced BEFORE UPDATE OF signed_json ON records
+WHEN old.signed_json IS NOT new.signed_json BEGIN
+  INSERT OR IGNORE INTO record_versions (record_id, version, signed_json) VALUES (old.id, old.version, old.signed_json);
+END;
+CREATE TRIGGER IF NOT EXISTS records_keep_deleted BEFORE DELETE ON records BEGIN
+  INSERT OR IGNORE INTO record_versions (record_id, version, signed_json) VALUES (old.id, old.version, old.signed_json);
+END;
 CREATE TABLE IF NOT EXISTS rejections (
     id INTEGER PRIMARY KEY,
     run_id INTEGER,

@@ -1,0 +1,135 @@
+"""Finalise, once after a harvest: partner resolution across nodes, region profiles, FTS merge, ANALYZE."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from biofed.aggregator.catalogue.tables import FTS_COLUMNS, _statements
+
+
+# Partner resolution. {scope} restricts every statement to the projects an
+# incremental finalise must look at (empty: all). Each statement decides a
+# participation from that row and the actors table only, so running them on
+# every project that can have changed gives the same result as running them on all.
+RESOLVE = """
+-- forget resolutions whose actor has gone
+UPDATE participations SET actor_id = NULL, resolved_by = NULL, partner_region = NULL
+ WHERE actor_id IS NOT NULL AND actor_id NOT IN (SELECT id FROM actors){scope};
+-- 1. the partner names an actor record (on any node)
+UPDATE participations SET actor_id = actor_ref, resolved_by = 'id'
+ WHERE actor_ref IS NOT NULL AND actor_ref IN (SELECT id FROM actors)
+   AND actor_id IS NOT actor_ref{scope};
+-- 2. else the same ROR id; 3. else the same PIC. Fresh records win, then the smallest id.
+UPDATE participations SET resolved_by = 'ror', actor_id = (
+    SELECT a.id FROM actors a WHERE a.ror = participations.ror ORDER BY a.stale, a.id LIMIT 1)
+ WHERE (resolved_by IS NULL OR resolved_by = 'ror') AND ror IS NOT NULL
+   AND EXISTS (SELECT 1 FROM actors a WHERE a.ror = participations.ror){scope};
+UPDATE participations SET resolved_by = 'pic', actor_id = (
+    SELECT a.id FROM actors a WHERE a.pic = participations.pic ORDER BY a.stale, a.id LIMIT 1)
+ WHERE (resolved_by IS NULL OR resolved_by = 'pic') AND pic IS NOT NULL
+   AND EXISTS (SELECT 1 FROM actors a WHERE a.pic = participations.pic){scope};
+UPDATE participations SET partner_region = (SELECT a.region FROM actors a WHERE a.id = participations.actor_id)
+ WHERE actor_id IS NOT NULL{scope};
+UPDATE projects SET regions = (
+    SELECT count(DISTINCT partner_region) FROM participations WHERE project_id = projects.id){project_scope};
+"""
+
+# The projects whose participations can resolve differently after the touched records changed:
+# the touched projects themselves and those whose partners name, resolved to, or share a ROR/PIC
+# with a touched actor (a deleted actor's projects were added by delete_records).
+SCOPE = """
+CREATE TEMP TABLE IF NOT EXISTS finalise_scope (project_id TEXT PRIMARY KEY) WITHOUT ROWID;
+DELETE FROM temp.finalise_scope;
+INSERT OR IGNORE INTO temp.finalise_scope SELECT id FROM projects WHERE id IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE actor_id IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE actor_ref IS NOT NULL AND actor_ref IN (SELECT id FROM finalise_touched);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE ror IS NOT NULL AND ror IN (SELECT ror FROM actors WHERE id IN (SELECT id FROM finalise_touched) AND ror IS NOT NULL);
+INSERT OR IGNORE INTO temp.finalise_scope SELECT project_id FROM participations
+ WHERE pic IS NOT NULL AND pic IN (SELECT pic FROM actors WHERE id IN (SELECT id FROM finalise_touched) AND pic IS NOT NULL);
+"""
+
+REBUILD_COUNTS = """
+DELETE FROM profile_counts;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), 'sector', sector, count(*) FROM actor_sectors GROUP BY coalesce(region, ''), sector;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), 'stage', stage, count(*) FROM actor_value_chain GROUP BY coalesce(region, ''), stage;
+INSERT INTO profile_counts (region, dimension, value, actors)
+ SELECT coalesce(region, ''), '', '', count(*) FROM actors GROUP BY coalesce(region, '');
+"""
+
+# The territorial survey, computed once per harvest rather than per request:
+# actors per sector and per stage in each region, and the specialisation
+# index (region's share of its actors in it / Europe's share; > 1 = stronger).
+# From profile_counts (regions x values rows), not from the actors: the same
+# integers as counting the actor tables (tests/test_catalogue_incremental.py).
+REGION_PROFILES = """
+DELETE FROM profile_counts WHERE actors = 0;
+DELETE FROM region_profiles;
+INSERT INTO region_profiles (region, region_name, dimension, value, actors, actors_in_region, specialisation)
+WITH per_region AS (
+    SELECT region, dimension, value, actors FROM profile_counts WHERE region != '' AND dimension != ''
+),
+region_totals AS (SELECT region, actors AS total FROM profile_counts WHERE region != '' AND dimension = ''),
+europe AS (SELECT dimension, value, sum(actors) AS actors FROM profile_counts WHERE dimension != '' GROUP BY dimension, value),
+europe_total AS (SELECT sum(actors) AS total FROM profile_counts WHERE dimension = '')
+SELECT p.region, r.name, p.dimension, p.value, p.actors, t.total,
+       round((1.0 * p.actors / t.total) / (1.0 * e.actors / (SELECT total FROM europe_total)), 2)
+FROM per_region p
+JOIN region_totals t ON t.region = p.region
+JOIN europe e ON e.dimension = p.dimension AND e.value = p.value
+LEFT JOIN regions r ON r.code = p.region;
+"""
+
+
+def finalise(conn: sqlite3.Connection) -> None:
+    """After a harvest: resolve partners across nodes, count regions, merge FTS, ANALYZE.
+
+    Incremental when the last finalise completed: partner resolution only for the
+    projects the changed records can affect, region profiles from the maintained
+    counts. A new or older catalogue (no 'incremental' mark) is recomputed in full.
+    """
+    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'incremental'").fetchone()
+    incremental = bool(row and row[0])
+    touched = conn.execute("SELECT count(*) FROM finalise_touched").fetchone()[0]
+    if incremental:
+        for statement in _statements(SCOPE):
+            conn.execute(statement)
+        scope = " AND project_id IN (SELECT project_id FROM temp.finalise_scope)"
+        project_scope = " WHERE id IN (SELECT project_id FROM temp.finalise_scope)"
+    else:
+        for statement in _statements(REBUILD_COUNTS):
+            conn.execute(statement)
+        scope = project_scope = ""
+    for statement in _statements(RESOLVE.format(scope=scope, project_scope=project_scope)):
+        conn.execute(statement)
+    for statement in _statements(REGION_PROFILES):
+        conn.execute(statement)
+    if incremental:
+        conn.execute("DROP TABLE temp.finalise_scope")
+    conn.execute("DELETE FROM finalise_touched")
+    # Records changed since the planner statistics were gathered.
+    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()
+    unanalysed = (row[0] if row and row[0] else 0) + touched
+    for table in FTS_COLUMNS:
+        # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest);
+        # the budget (leaf pages) follows the number of changed records, so a small run stays small.
+        pages = 500 if not incremental else min(500, max(16, touched // 4))
+        conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', ?)", (pages,))
+    # ANALYZE (bounded by analysis_limit in the harvest) when the statistics are missing or more
+    # than a tenth of the actors changed since they were gathered; a 1 % run keeps them.
+    try:
+        stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'actors' LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no sqlite_stat1 yet
+        stat = None
+    analysed_rows = int(stat[0].split()[0]) if stat and stat[0] else 0
+    if not incremental or stat is None or unanalysed * 10 > analysed_rows:
+        conn.execute("ANALYZE")
+        unanalysed = 0
+    conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('unanalysed', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (unanalysed,))
+    conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('incremental', 1)"
+                 " ON CONFLICT (name) DO UPDATE SET value = 1")
