@@ -1,4 +1,5 @@
-"""The package layers: trust <- protocol <- node, registry, aggregator, which never import each other.
+"""The package layers (docs/architecture.md): trust <- schema <- protocol <- node, registry, aggregator,
+which never import each other.
 
 Every import counts, also one inside a function: a lazy import is still a
 dependency (and was how the node <-> registry and node <-> data cycles hid).
@@ -17,6 +18,7 @@ ROOT = Path(biofed.__file__).parent
 # package -> the biofed packages (and top-level modules) it may import
 ALLOWED = {
     "trust": {"trust", "errors", "files"},
+    "schema": {"schema", "trust", "errors", "files"},
     "protocol": {"protocol", "trust", "errors", "files", "schema"},
     "node": {"node", "protocol", "trust", "errors", "files", "schema", "serving", "progress"},
     "registry": {"registry", "protocol", "trust", "errors", "files", "schema", "serving"},
