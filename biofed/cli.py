@@ -15,11 +15,11 @@ from biofed.errors import BiofedError
 def _known_errors() -> tuple[type[BaseException], ...]:
     from biofed.trust.checkpoint import CheckpointError
     from biofed.trust.jsonprofile import ProfileError
-    from biofed.trust.keys import KeyError_
+    from biofed.trust.keys import KeyFormatError
     from biofed.trust.merkle import ProofFailed
     from biofed.trust.proofs import ProofError
 
-    return (BiofedError, CheckpointError, ProfileError, KeyError_, ProofFailed, ProofError, OSError)
+    return (BiofedError, CheckpointError, ProfileError, KeyFormatError, ProofFailed, ProofError, OSError)
 
 
 class BiofedGroup(click.Group):

@@ -18,7 +18,7 @@ from test_node_support import NODE_ID, actors, make_node
 from biofed.node.app import create_app
 from biofed.trust import proofs
 from biofed.protocol.controller import CID_CONTEXT, controller_document
-from biofed.trust.keys import KeyError_, PublicKey
+from biofed.trust.keys import KeyFormatError, PublicKey
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +111,8 @@ def test_a_registry_entry_gives_the_same_document(rotated):
 
 
 def test_a_key_entry_that_is_no_ed25519_key_is_named():
-    with pytest.raises(KeyError_, match="not an OKP/Ed25519 public key"):
+    with pytest.raises(KeyFormatError, match="not an OKP/Ed25519 public key"):
         controller_document(NODE_ID, [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "status": "active"}])
-    with pytest.raises(KeyError_, match="is not the RFC 7638 thumbprint"):
+    with pytest.raises(KeyFormatError, match="is not the RFC 7638 thumbprint"):
         controller_document(NODE_ID, [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
                                        "kid": "A" * 43, "status": "active"}])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biofed.trust.keys import KeyError_, PublicKey, SigningKey
+from biofed.trust.keys import KeyFormatError, PublicKey, SigningKey
 
 
 def test_vector_keypair_roundtrip(vectors):
@@ -49,14 +49,14 @@ def test_parse_every_public_form(tmp_path):
     ],
 )
 def test_bad_jwk(jwk, message):
-    with pytest.raises(KeyError_, match=message):
+    with pytest.raises(KeyFormatError, match=message):
         PublicKey.from_jwk(jwk)
 
 
 def test_bad_multibase():
-    with pytest.raises(KeyError_, match="base58btc"):
+    with pytest.raises(KeyFormatError, match="base58btc"):
         PublicKey.from_multibase("u6Mk")
-    with pytest.raises(KeyError_, match="neither a multibase key"):
+    with pytest.raises(KeyFormatError, match="neither a multibase key"):
         PublicKey.parse("no-such-file.pem")
 
 
@@ -67,7 +67,7 @@ def test_parse_a_registry_well_known_document(tmp_path):
                                                    "current": "/registry.json", "version": 3}))
     assert PublicKey.parse(str(tmp_path / "wk.json")) == key
     (tmp_path / "bad.json").write_text(json.dumps({"keys": "z6Mk"}))
-    with pytest.raises(KeyError_, match="not a list"):
+    with pytest.raises(KeyFormatError, match="not a list"):
         PublicKey.parse(str(tmp_path / "bad.json"))
 
 

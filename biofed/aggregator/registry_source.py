@@ -20,7 +20,7 @@ from biofed.protocol.fetch import FetchError, fetch_bytes
 from biofed.protocol.registry import MAX_REGISTRY_BYTES, RegistryError, verify_registry
 from biofed.protocol.validity import public_jwk
 from biofed.trust import jsonprofile
-from biofed.trust.keys import KeyError_, PublicKey
+from biofed.trust.keys import KeyFormatError, PublicKey
 
 
 class RegistryRefused(BiofedError):
@@ -46,7 +46,7 @@ class RegistryView:
         for entry in node.get("keys") or []:
             try:
                 key = PublicKey.from_jwk(public_jwk(entry))
-            except (KeyError_, AttributeError):
+            except (KeyFormatError, AttributeError):
                 continue
             result.append(NodeKey(key.raw, key.kid, entry.get("status", "active"), entry.get("validFrom"),
                                   entry.get("validUntil"), entry.get("compromisedSince")))
@@ -81,7 +81,7 @@ def load_registry(data: bytes, trusted_keys: list[PublicKey] | None, *, last_ver
     for jwk in doc.get("registryKeys") or []:
         try:
             own_keys.append(PublicKey.from_jwk(jwk))
-        except KeyError_:
+        except KeyFormatError:
             continue
     keys = list(trusted_keys) if trusted_keys else own_keys  # trust on first use
     try:

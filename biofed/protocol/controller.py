@@ -31,7 +31,7 @@ def controller_id(node_id: str) -> str:
 
 
 def verification_method(node_id: str, entry: dict) -> dict:
-    """One key entry as a CID verification method; KeyError_ names a key entry that is not an Ed25519 JWK."""
+    """One key entry as a CID verification method; KeyFormatError names a key entry that is not an Ed25519 JWK."""
     key = PublicKey.from_jwk(public_jwk(entry))
     controller = controller_id(node_id)
     method = {"id": node_method(node_id, key.kid), "type": "Multikey", "controller": controller,

@@ -16,7 +16,7 @@ from biofed.protocol.ids import node_method
 from biofed.protocol.registry import RegistryError, check_node_entry, key_entry
 from biofed.protocol.times import CLOCK_SKEW, format_time, normalise_time, now as _now, parse_time
 from biofed.trust import jsonprofile, proofs
-from biofed.trust.keys import KeyError_, PublicKey, SigningKey
+from biofed.trust.keys import KeyFormatError, PublicKey, SigningKey
 
 JOIN_REQUEST_TYPE = "BioFedJoinRequest"
 
@@ -65,7 +65,7 @@ def check_join_shape(req, *, signed: bool = True) -> None:
         raise JoinRequestError(str(exc).replace("registry ", "join request ", 1)) from None
     try:
         PublicKey.from_jwk(req.get("publicKey"))
-    except KeyError_ as exc:
+    except KeyFormatError as exc:
         raise bad("publicKey", str(exc)) from None
     for name in ("keyValidFrom", "created"):
         try:

@@ -19,7 +19,7 @@ from biofed.protocol.ids import NODE_ID, parse_node_method, registry_method, reg
 from biofed.protocol.times import format_time, now as _now, parse_time
 from biofed.protocol.validity import KeyLookup, key_valid_at, public_jwk
 from biofed.trust import jsonprofile, proofs
-from biofed.trust.keys import KeyError_, PublicKey, SigningKey
+from biofed.trust.keys import KeyFormatError, PublicKey, SigningKey
 
 REGISTRY_TYPE = "BioFedRegistry"
 DEFAULT_VALIDITY = timedelta(days=7)
@@ -146,7 +146,7 @@ def check_key_entry(entry, pointer: str) -> None:
         raise _malformed(pointer, "key entry is not an object")
     try:
         PublicKey.from_jwk(public_jwk(entry))
-    except KeyError_ as exc:
+    except KeyFormatError as exc:
         raise _malformed(pointer, str(exc)) from None
     if "kid" not in entry:
         raise _malformed(pointer, "key entry has no kid")
@@ -210,7 +210,7 @@ def check_registry_shape(doc, *, signed: bool = True) -> None:
     for index, jwk in enumerate(doc["registryKeys"]):
         try:
             PublicKey.from_jwk(jwk)
-        except KeyError_ as exc:
+        except KeyFormatError as exc:
             raise _malformed(f"/registryKeys/{index}", str(exc)) from None
     if not isinstance(doc.get("nodes"), list):
         raise _malformed("/nodes", "must be a list")

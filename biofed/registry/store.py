@@ -34,7 +34,7 @@ from biofed.protocol.registry import MAX_REGISTRY_BYTES, Registry, RegistryError
 from biofed.protocol.times import format_time, normalise_time, parse_time
 from biofed.protocol.validity import KeyValidity, public_jwk, retired_until
 from biofed.trust import jsonprofile, proofs
-from biofed.trust.keys import KeyError_, PublicKey, SigningKey
+from biofed.trust.keys import KeyFormatError, PublicKey, SigningKey
 
 CONFIG_FILE = "config.json"
 REGISTRY_FILE = "registry.json"
@@ -327,7 +327,7 @@ def _active_key(descriptor: dict, where: str) -> PublicKey:
         raise BiofedError(f"{where}: the node descriptor lists {len(active)} active keys, expected 1")
     try:
         return PublicKey.from_jwk(public_jwk(active[0]))
-    except KeyError_ as exc:
+    except KeyFormatError as exc:
         raise BiofedError(f"{where}: the node descriptor's active key: {exc}") from None
 
 
@@ -377,7 +377,7 @@ def check_rotation_statement(statement: dict, node: dict, new_key: PublicKey | N
         raise BiofedError(f"the KeyRotation statement is for node {statement.get('node')!r}, not {node_id!r}")
     try:
         key = PublicKey.from_jwk(statement.get("newKey"))
-    except KeyError_ as exc:
+    except KeyFormatError as exc:
         raise BiofedError(f"the KeyRotation statement's newKey: {exc}") from None
     if new_key is not None and key.kid != new_key.kid:
         raise BiofedError(f"the KeyRotation statement names key {key.kid}, not the given new key {new_key.kid}")

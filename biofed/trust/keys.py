@@ -28,7 +28,7 @@ ED25519_PUB_PREFIX = b"\xed\x01"
 ED25519_PRIV_PREFIX = b"\x80\x26"
 
 
-class KeyError_(ValueError):
+class KeyFormatError(ValueError):
     """A key could not be read; the message says which and why."""
 
 
@@ -68,11 +68,11 @@ def b58decode(text: str) -> bytes:
 
 def multibase_decode(text: str) -> bytes:
     if not text.startswith("z"):
-        raise KeyError_(f"multibase value {text[:12]!r} is not base58btc (must start with 'z')")
+        raise KeyFormatError(f"multibase value {text[:12]!r} is not base58btc (must start with 'z')")
     try:
         return b58decode(text[1:])
     except ValueError as exc:
-        raise KeyError_(f"multibase value is not valid base58btc: {exc}") from None
+        raise KeyFormatError(f"multibase value is not valid base58btc: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class PublicKey:
 
     def __post_init__(self):
         if len(self.raw) != 32:
-            raise KeyError_(f"an Ed25519 public key has 32 bytes, not {len(self.raw)}")
+            raise KeyFormatError(f"an Ed25519 public key has 32 bytes, not {len(self.raw)}")
 
     @property
     def _key(self) -> Ed25519PublicKey:
@@ -130,22 +130,22 @@ class PublicKey:
     def from_multibase(cls, text: str) -> "PublicKey":
         data = multibase_decode(text)
         if not data.startswith(ED25519_PUB_PREFIX):
-            raise KeyError_("multibase key is not an Ed25519 public key (multicodec 0xed01)")
+            raise KeyFormatError("multibase key is not an Ed25519 public key (multicodec 0xed01)")
         return cls(data[2:])
 
     @classmethod
     def from_jwk(cls, jwk: dict) -> "PublicKey":
         if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "x" not in jwk:
-            raise KeyError_("JWK is not an OKP/Ed25519 public key (needs kty=OKP, crv=Ed25519, x)")
+            raise KeyFormatError("JWK is not an OKP/Ed25519 public key (needs kty=OKP, crv=Ed25519, x)")
         if "d" in jwk:
-            raise KeyError_("JWK contains a private key ('d'); pass the public key only")
+            raise KeyFormatError("JWK contains a private key ('d'); pass the public key only")
         try:
             raw = b64url_decode(jwk["x"])
         except (ValueError, TypeError):
-            raise KeyError_("JWK 'x' is not base64url") from None
+            raise KeyFormatError("JWK 'x' is not base64url") from None
         key = cls(raw)
         if "kid" in jwk and jwk["kid"] != key.kid:
-            raise KeyError_(f"JWK 'kid' {jwk['kid']!r} is not the RFC 7638 thumbprint of its key ({key.kid})")
+            raise KeyFormatError(f"JWK 'kid' {jwk['kid']!r} is not the RFC 7638 thumbprint of its key ({key.kid})")
         return key
 
     @classmethod
@@ -153,9 +153,9 @@ class PublicKey:
         try:
             key = serialization.load_pem_public_key(data)
         except ValueError as exc:
-            raise KeyError_(f"not a PEM public key: {exc}") from None
+            raise KeyFormatError(f"not a PEM public key: {exc}") from None
         if not isinstance(key, Ed25519PublicKey):
-            raise KeyError_("PEM key is not Ed25519")
+            raise KeyFormatError("PEM key is not Ed25519")
         return cls(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
     @classmethod
@@ -165,21 +165,21 @@ class PublicKey:
             return cls.from_multibase(text)
         path = Path(text)
         if not path.is_file():
-            raise KeyError_(f"{text!r} is neither a multibase key (z6Mk...) nor a readable key file")
+            raise KeyFormatError(f"{text!r} is neither a multibase key (z6Mk...) nor a readable key file")
         data = path.read_bytes()
         if b"-----BEGIN" in data:
             return cls.from_pem(data)
         try:
             obj = json.loads(data)
         except ValueError:
-            raise KeyError_(f"{text}: neither PEM nor JSON") from None
+            raise KeyFormatError(f"{text}: neither PEM nor JSON") from None
         if isinstance(obj, dict) and isinstance(obj.get("keys"), dict) and "keys" in obj["keys"]:
             obj = obj["keys"]  # a registry's /.well-known/biofed-registry.json or a node descriptor: {"keys": JWKS}
         if isinstance(obj, dict) and "keys" in obj:
             if not isinstance(obj["keys"], list):
-                raise KeyError_(f"{text}: 'keys' is not a list of JWKs")
+                raise KeyFormatError(f"{text}: 'keys' is not a list of JWKs")
             if len(obj["keys"]) != 1:
-                raise KeyError_(f"{text}: JWKS holds {len(obj['keys'])} keys; pass one")
+                raise KeyFormatError(f"{text}: JWKS holds {len(obj['keys'])} keys; pass one")
             obj = obj["keys"][0]
         if isinstance(obj, dict) and "publicKeyMultibase" in obj:
             return cls.from_multibase(obj["publicKeyMultibase"])
@@ -205,7 +205,7 @@ class SigningKey:
     def from_multibase(cls, text: str) -> "SigningKey":
         data = multibase_decode(text)
         if not data.startswith(ED25519_PRIV_PREFIX) or len(data) != 34:
-            raise KeyError_("multibase key is not an Ed25519 private key (multicodec 0x8026)")
+            raise KeyFormatError("multibase key is not an Ed25519 private key (multicodec 0x8026)")
         return cls.from_seed(data[2:])
 
     @property
@@ -228,9 +228,9 @@ class SigningKey:
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as exc:
-            raise KeyError_(f"{path}: cannot read private key: {exc}") from None
+            raise KeyFormatError(f"{path}: cannot read private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise KeyError_(f"{path}: not an Ed25519 private key")
+            raise KeyFormatError(f"{path}: not an Ed25519 private key")
         return cls(key)
 
     def __repr__(self) -> str:  # never show key material

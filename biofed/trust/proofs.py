@@ -13,7 +13,7 @@ import hashlib
 from typing import Any, Callable, Iterable
 
 from biofed.trust.canonical import canonicalize, canonicalize_certified
-from biofed.trust.keys import KeyError_, PublicKey, SigningKey, multibase_decode, multibase_encode
+from biofed.trust.keys import KeyFormatError, PublicKey, SigningKey, multibase_decode, multibase_encode
 from biofed.trust.times import utc_now
 
 PROOF_TYPE = "DataIntegrityProof"
@@ -86,7 +86,7 @@ def verify(document: Any, keys: PublicKey | Iterable[PublicKey] | Callable[[str]
     key = _select_key(keys, method)
     try:
         signature = multibase_decode(proof["proofValue"])
-    except KeyError_ as exc:
+    except KeyFormatError as exc:
         raise ProofError("malformed-proof", f"proof.proofValue: {exc}") from None
     if len(signature) != 64:
         raise ProofError("malformed-proof", f"proof.proofValue holds {len(signature)} bytes, an Ed25519 signature has 64")
