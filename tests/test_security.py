@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 from test_catalogue_sample import build_sample_catalogue
 from test_harvest import Network
-from test_node_support import NODE_ID, actors, make_node
+from node_support import NODE_ID, actors, make_node
 
 from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient
 from biofed.aggregator.serve import make_datasette
