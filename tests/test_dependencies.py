@@ -36,6 +36,8 @@ DATASETTE_PLUGINS = {
     "datasette-gzip": "gzip for the catalogue's pages and JSON",
     "datasette-search-all": "/-/search over every full-text table",
 }
+# Test dependencies jsonschema uses, when installed, to check a format (tests/test_schema_files.py): never imported.
+FORMAT_CHECKERS = {"rfc3339-validator": "date-time", "rfc3986-validator": "uri"}
 # Dependencies that are commands, run rather than imported.
 COMMANDS = {"audit": {"pip-audit": "`make audit` (.ci/audit.py), CI's step after the tests"}}
 
@@ -104,18 +106,24 @@ def test_every_declared_distribution_is_imported_by_its_folder_or_used_as_listed
     for group, requirements in groups.items():
         folder = IMPORTED_BY[group]
         used = set(imports[folder]) if folder else set()
-        listed = set(COMMANDS.get(group, {})) | (set(DATASETTE_PLUGINS) if group == "dependencies" else set())
+        listed = set(COMMANDS.get(group, {})) | {"dependencies": set(DATASETTE_PLUGINS),
+                                                  "test": set(FORMAT_CHECKERS)}.get(group, set())
         unused += [f"{name} ({group}: never imported by {folder or 'anything'}/)" for name in requirements
                    if name not in used and name not in listed]
         unused += [f"{name} ({group}: listed as used without import, but imported)" for name in listed & used]
     assert not unused, "declared but not used there:\n" + "\n".join(unused)
 
 
-def test_the_plugins_and_commands_listed_are_what_they_are_said_to_be():
+def test_what_is_listed_as_used_without_import_is_used_so():
     runtime = declared()["dependencies"]
     plugins = {canonicalize_name(ep.dist.name) for ep in entry_points(group="datasette")}
     assert set(DATASETTE_PLUGINS) <= set(runtime), set(DATASETTE_PLUGINS) - set(runtime)
     assert set(DATASETTE_PLUGINS) <= plugins, f"not registered as Datasette plugins: {set(DATASETTE_PLUGINS) - plugins}"
+    from jsonschema import FormatChecker
+
+    assert set(FORMAT_CHECKERS) <= set(declared()["test"]), set(FORMAT_CHECKERS) - set(declared()["test"])
+    for name, checked in FORMAT_CHECKERS.items():
+        assert checked in FormatChecker.checkers, f"jsonschema does not check {checked!r}: is {name} installed?"
     scripts = {ep.name: canonicalize_name(ep.dist.name) for ep in entry_points(group="console_scripts")}
     for group, commands in COMMANDS.items():
         for name in commands:
