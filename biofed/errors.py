@@ -1,4 +1,9 @@
-"""The one exception type the command line turns into a readable line."""
+"""Two exception types shared across BioFed's parts.
+
+`BiofedError`: something the user can act on; the command line prints it as one
+line (as it does the trust code's own error types, see `biofed.cli`).
+`NodeRefused`: why the aggregator refuses what a node sent, with a reason code.
+"""
 
 
 class BiofedError(Exception):

@@ -13,7 +13,7 @@ import time
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from test_node_support import NODE_ID, actors, make_node
+from node_support import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 from biofed.trust import proofs

@@ -29,14 +29,11 @@ queries. Asserted: every answer is 200, no transport errors.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench package, from any working directory
-
-from bench.bench_load import build_demo_catalogue, run_catalogue_load, run_node_load  # noqa: E402
+# bench is a package of the repository root, which pytest puts on sys.path (pyproject.toml: pythonpath)
+from bench.bench_load import build_demo_catalogue, run_catalogue_load, run_node_load
 
 SECONDS = float(os.environ.get("BIOFED_LOAD_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BIOFED_LOAD_CLIENTS", "50"))

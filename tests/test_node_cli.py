@@ -1,22 +1,17 @@
-"""`biofed node ...` commands, and crash safety of a real import process."""
+"""`biofed node ...` commands. (A real import process killed with SIGKILL: test_crash_consistency.py.)"""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import orjson
-import pytest
 from click.testing import CliRunner
-from test_node_support import NODE_ID, actors
+from node_support import NODE_ID, actors
 
 from biofed.cli import cli
 from biofed.node.store import Node, hash_token
-from biofed.trust import merkle, proofs
+from biofed.trust import proofs
 
 
 def run(*args, ok=True):
@@ -135,34 +130,3 @@ def test_tokens_and_keys(tmp_path):
     # one kid in 64 starts with '-': still read as the KID argument
     bad = run("node", "revoke-key", directory, "-U" + old[2:], "--compromised-since", "2026-01-01T00:00:00Z", ok=False)
     assert bad.exit_code == 1 and "not a key of node" in bad.output
-
-
-def test_sigkill_during_import_leaves_all_or_nothing(tmp_path):
-    directory, _ = init(tmp_path)
-    seed_file = write_jsonl(tmp_path / "first.jsonl", actors(50))
-    run("node", "import", directory, seed_file, "--quiet")
-    big = write_jsonl(tmp_path / "big.jsonl", actors(20_000, start=50))
-    for delay in (0.3, 1.5):  # seconds after the import's transaction began
-        process = subprocess.Popen(
-            [sys.executable, "-m", "biofed", "node", "import", str(directory), str(big)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        for line in process.stderr:  # JSON progress lines: wait until the rows are read and writing began
-            if b'"event": "start"' in line:
-                break
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        process.stderr.close()
-        with Node.open(directory) as node:
-            assert node.check_log() == []
-            size = node.tree_size()
-            assert size in (50, 20_050), f"partial import: log size {size}"
-            assert node.conn.execute("SELECT count(*) FROM records").fetchone()[0] == size
-            assert node.merkle_tree(size).root(size) == node._tree(node.conn).root()
-        if size == 20_050:
-            break
-    # the node still works after the crash: a clean import completes
-    run("node", "import", directory, big, "--quiet")
-    with Node.open(directory) as node:
-        assert node.tree_size() == 20_050 and node.check_log() == []

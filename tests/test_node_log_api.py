@@ -9,7 +9,7 @@ import sqlite3
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from test_node_support import NODE_ID, actors, descriptor_keys, make_node
+from node_support import NODE_ID, actors, descriptor_keys, make_node
 
 from biofed.node.app import create_app
 from biofed.node.store import Node

@@ -7,7 +7,7 @@ import stat
 
 import orjson
 import pytest
-from test_node_support import NODE_ID, actors, descriptor_keys, make_node
+from node_support import NODE_ID, actors, descriptor_keys, make_node
 
 from biofed.errors import BiofedError
 from biofed.node.store import (ImportRejected, Node, RecordExists, RecordGone, RecordInvalid, RecordNotFound,

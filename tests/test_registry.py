@@ -20,7 +20,7 @@ from biofed.node.app import create_app as create_node_app
 from biofed.node.store import Node, init_node
 from biofed.protocol.join import build_join_request
 from biofed.protocol.registry import Registry, verify_registry
-from biofed.protocol.times import parse_time
+from biofed.protocol.times import format_time, parse_time
 from biofed.registry.server import create_app as create_registry_app
 from biofed.registry.store import RegistryStore
 from biofed.trust import proofs
@@ -195,11 +195,11 @@ def test_unreachable_node_suggests_offline_and_offline_is_recorded(registry_dir,
 def test_rotation_and_revocation_of_a_node_key(run_node, registry_dir, tmp_path):
     node_dir, base_url = run_node()
     run("registry", "add", registry_dir, join(node_dir, tmp_path))
-    time.sleep(2.1)  # times have whole seconds: let the old key sign for a moment before it retires
     with Node.open(node_dir) as node:
         old_kid = node.signing_key.kid
         born = parse_time(next(k["validFrom"] for k in node.keys() if k["kid"] == old_kid))
-        new_kid = node.rotate_key()  # the node appends a KeyRotation signed by the old key
+        # Times have whole seconds: the rotation is 3 s after the key was made, so that a time lies between.
+        new_kid = node.rotate_key(now=format_time(born + timedelta(seconds=3)))  # a KeyRotation signed by the old key
         retired_until = next(k["validUntil"] for k in node.keys() if k["kid"] == old_kid)
         rotated_at = next(k["validFrom"] for k in node.keys() if k["kid"] == new_kid)
 

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
-from test_node_support import make_node
+from node_support import make_node
 
 from biofed.node.app import create_app
 from biofed.schema import code_list_names, generate, validate_record

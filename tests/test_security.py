@@ -7,11 +7,8 @@ import base64
 import inspect
 import json
 import os
-import shutil
 import sqlite3
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 from test_catalogue_sample import build_sample_catalogue
 from test_harvest import Network
-from test_node_support import NODE_ID, actors, make_node
+from node_support import NODE_ID, actors, make_node
 
 from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient
 from biofed.aggregator.serve import make_datasette
@@ -248,7 +245,7 @@ def test_private_keys_never_leave_the_key_file(tmp_path):
         assert stat.S_IMODE(pem.stat().st_mode) == 0o600, pem
 
 
-# --- known vulnerabilities in the dependencies
+# --- the locked dependencies (their known vulnerabilities: `make audit`, a CI step of its own)
 
 
 LOCK = Path(__file__).resolve().parent.parent / "requirements.lock"
@@ -264,7 +261,7 @@ def locked_requirements():
 
 
 def test_the_environment_is_the_locked_one():
-    """What the tests run with is what requirements.lock pins (and pip-audit checks)."""
+    """What the tests run with is what requirements.lock pins (and `make audit` checks with pip-audit)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from packaging.utils import canonicalize_name
@@ -280,32 +277,3 @@ def test_the_environment_is_the_locked_one():
         if installed is None or installed not in requirement.specifier:
             differing.append((canonicalize_name(requirement.name), str(requirement.specifier), installed))
     assert differing == [], f"installed versions differ from requirements.lock (run `make test`, or `make lock` after changing pyproject.toml): {differing}"
-
-
-@pytest.mark.slow
-def test_dependencies_have_no_known_vulnerabilities(tmp_path):
-    """pip-audit of requirements.lock; skipped, saying why, when the vulnerability service cannot answer.
-
-    A dependency the service could not look up is not a clean one: if none could
-    be audited the test skips with the service's answer, if only some, it fails.
-    """
-    if shutil.which("pip-audit", path=os.path.dirname(sys.executable)) is None:
-        pytest.skip("pip-audit is not installed (pip install -e '.[test]')")
-    command = [os.path.join(os.path.dirname(sys.executable), "pip-audit"), "--requirement", str(LOCK), "--no-deps",
-               "--disable-pip", "--progress-spinner", "off", "--format", "json", "--cache-dir", str(tmp_path / "cache")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    unreachable = ("ConnectionError", "Max retries exceeded", "Name or service not known", "Temporary failure",
-                   "Failed to establish", "timed out", "ProxyError", "SSLError")
-    if result.returncode != 0 and not result.stdout.strip().startswith("{") and any(
-            word in result.stderr for word in unreachable):
-        pytest.skip(f"the vulnerability service is unreachable from here: {result.stderr.strip().splitlines()[-1]}")
-    report = json.loads(result.stdout)
-    dependencies = report["dependencies"]
-    assert len(dependencies) > 50
-    not_audited = [d for d in dependencies if d.get("skip_reason")]
-    if len(not_audited) == len(dependencies):
-        pytest.skip(f"the vulnerability service could not look up any dependency: {not_audited[0]['skip_reason']}")
-    assert not_audited == [], f"dependencies that could not be audited: {not_audited}"
-    found = [(d["name"], d["version"], v["id"], v.get("fix_versions")) for d in dependencies
-             for v in d.get("vulns", [])]
-    assert found == [], f"known vulnerabilities: {found}"

@@ -4,7 +4,7 @@
 every record into its leaf bytes and hashes it, and verifies each record's
 proof, key (valid when the proof was made: biofed.protocol.validity), time
 (not after the node's signed checkpoint), namespace and schema. It is a pure function of bytes and a small
-key table, so the harvester can run it in worker processes (both cores) and
+key table, so the harvester can run it in worker processes (one per CPU by default) and
 only pass bytes in and verdicts out.
 
 Checks that need the database (version higher than the one held) are done by

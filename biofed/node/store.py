@@ -286,17 +286,18 @@ class Node:
         return [{**orjson.loads(jwk), "status": status, "validFrom": valid_from, "validUntil": valid_until,
                  "compromisedSince": compromised} for jwk, status, valid_from, valid_until, compromised in rows]
 
-    def rotate_key(self) -> str:
+    def rotate_key(self, now: str | None = None) -> str:
         """New key; a KeyRotation statement signed by the old key goes into the log.
 
         At rotation time T (whole seconds) the old key signs the statement at T and
         stays valid until T + 1 s; the new key is valid from T (protocol.md §7).
+        `now` (RFC 3339) is T, by default the clock's.
         """
+        now = normalise_time(now, "rotation time") if now else utc_now()
         new = SigningKey.generate()
         new.save(self.directory / KEYS_DIR / f"{new.kid}.pem")
         with self._write() as conn:
             old = self._current_key(conn)
-            now = utc_now()
             statement = {"id": f"{self.id}/key/{new.kid}", "type": "KeyRotation", "version": 1,
                          "dateModified": now, "node": self.id, "previousKid": old.kid, "newKey": new.public.jwk()}
             self._append_statement(conn, statement, old, now)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from hostile import serve
-from test_node_support import NODE_ID, actors, make_node
+from node_support import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 

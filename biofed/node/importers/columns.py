@@ -244,9 +244,11 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
         content["geo"] = {"lat": lat, "lon": lon}
     identifiers = {}
     _put(identifiers, "ror", row.get("ror", _ror_url))
-    _put(identifiers, "pic", row.get("pic", lambda x: _pattern(x, r"[0-9]{9}", "a PIC (9 digits)")))
+    _put(identifiers, "pic", row.get("pic", lambda x: _pattern(x, r"[0-9]{9}", "a PIC (9 digits)",
+                                                                 spaces_allowed=True)))
     _put(identifiers, "vat", row.get("vat", lambda x: _pattern(x, r"[A-Z]{2}[0-9A-Za-z+*.]{2,13}",
-                                                                 "a VAT number with country prefix (DE123456789)")))
+                                                                 "a VAT number with country prefix (DE123456789)",
+                                                                 spaces_allowed=True)))
     _put(identifiers, "lei", row.get("lei", lambda x: _pattern(x, r"[A-Z0-9]{18}[0-9]{2}", "an LEI (20 characters)")))
     _put(identifiers, "wikidata", row.get("wikidata", _wikidata))
     _put(content, "identifiers", identifiers)
@@ -256,8 +258,10 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
     _put(content, "memberships", [{"cluster": c} for c in v.split_list(row.cells.get("memberships"))])
 
 
-def _pattern(value, pattern: str, what: str) -> str:
-    text = v.text_of(value).replace(" ", "") if "PIC" in what or "VAT" in what else v.text_of(value)
+def _pattern(value, pattern: str, what: str, *, spaces_allowed: bool = False) -> str:
+    """The cell's text if it matches `pattern`. `spaces_allowed`: an identifier people write in groups
+    (`DE 123 456 789`), matched and kept without the spaces."""
+    text = v.text_of(value).replace(" ", "") if spaces_allowed else v.text_of(value)
     if not re.fullmatch(pattern, text):
         raise ValueError(f"{value!r} is not {what}")
     return text

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hostile import serve
 from test_controller import resolver
-from test_node_support import actors, make_node
+from node_support import actors, make_node
 
 from biofed.node.app import create_app
 from biofed.trust import proofs
