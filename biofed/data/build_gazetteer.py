@@ -180,7 +180,8 @@ def unit_regions(rg_rows: list[dict], nuts: dict[str, list[dict]]) -> tuple[dict
     for unit, places in second.items():
         country, admin1, admin2 = unit
         parent = top[(country, admin1)]
-        inside = [r for r in level2[country] if parent and r["code"].startswith(parent) and r["code"] != parent]
+        # inside the first level unit's region; a first level unit without one (England) votes country-wide
+        inside = [r for r in level2[country] if r["code"].startswith(parent or "") and r["code"] != parent]
         own = known(country, admin1, admin2)
         if own or len(inside) > 1:
             result[unit] = decide(places, own, inside) or parent
