@@ -115,7 +115,8 @@ def test_shipped_ror_sample_coverage_and_agreement_with_selection():
 
 
 def test_ror_record_without_a_findable_place_is_a_warning(tmp_path):
-    record = {"id": "https://ror.org/000000000", "names": [{"value": "Sea Lab", "types": ["ror_display"], "lang": None}],
+    record = {"id": "https://ror.org/000000000",
+              "names": [{"value": "Sea Lab", "types": ["ror_display"], "lang": None}],
               "types": ["facility"], "status": "active",
               "locations": [{"geonames_id": 1, "geonames_details": {
                   "country_code": "FR", "name": "Atlantis", "lat": 45.0, "lng": -12.0}}]}
@@ -125,3 +126,21 @@ def test_ror_record_without_a_findable_place_is_a_warning(tmp_path):
     assert row.ok and "region" not in row.content
     assert [str(w) for w in row.warnings] == [
         "region: no NUTS region found for 'Atlantis'; give a region column or coordinates"]
+
+
+def test_cordis_organisations_without_region_are_warnings_naming_their_city():
+    from biofed.node.importers.regions import nuts_countries
+
+    rows = [row for row in read_rows(data_path("cordis"), format="cordis", node_id="n", kind="actor")]
+    assert rows and all(row.ok for row in rows)
+    in_nuts = [row for row in rows if row.content["country"] in nuts_countries()]
+    for row in in_nuts:
+        if "region" in row.content:
+            assert not row.warnings
+            continue
+        city = row.content.get("address", {}).get("locality")
+        expected = f"city {city!r}" if city else "an organisation without city"
+        assert [w.field for w in row.warnings] == ["region"] and expected in row.warnings[0].message
+    assert not any(row.warnings for row in rows if row not in in_nuts)  # Israel, Senegal: no NUTS, no warning
+    with_city = [row for row in in_nuts if row.content.get("address", {}).get("locality")]
+    assert len([row for row in with_city if "region" in row.content]) / len(with_city) >= 0.9

@@ -15,8 +15,8 @@ from typing import Iterator
 
 from biofed.node.importers import ImportRow, RowError
 from biofed.node.importers import values as v
-from biofed.node.importers.regions import (iso_country, missing_region_warning, region_for_city, region_for_point, region_for_subdivision,
-                                          region_within)
+from biofed.node.importers.regions import (iso_country, missing_region_warning, region_for_city, region_for_point,
+                                          region_for_subdivision, region_within)
 
 # The first matching ROR type decides; order = how specific a type is for a cluster directory.
 TYPE_ORDER = [("education", "university"), ("healthcare", "hospital"), ("company", "company"),
