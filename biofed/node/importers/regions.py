@@ -1,12 +1,13 @@
 """Which NUTS region an organisation is in, from what ROR and CORDIS tell us.
 
-ROR gives an ISO 3166-2 subdivision; CORDIS gives only a city name, spelled
-in many ways (`MUENCHEN`, `München`, `PARIS CEDEX 15`). Both are mapped to
-the NUTS 2021 region of a demo node with small tables: two below, and the
-city table `city-regions.csv` beside this module (the importers' data;
-`python -m biofed.data.build` rebuilds it). The city table is approximate: a
-city missing from it gives no region (never a wrong guess from the country alone, except for countries
-whose whole territory is one NUTS 1 region).
+Coordinates (ROR, a spreadsheet's lat/lon) give the region of the nearest
+place of the GeoNames gazetteer (gazetteer.py); a city name, spelled in many
+ways (`MUENCHEN`, `München`, `PARIS CEDEX 15`, `Cracow`), is looked up in the
+gazetteer, then in the older city table `city-regions.csv` (CORDIS spellings;
+`python -m biofed.data.build` rebuilds it), then, for countries whose whole
+territory is one NUTS 1 region, the country decides. ROR's ISO 3166-2
+subdivision is the last resort. A city found nowhere gives no region, never
+a guess.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import functools
 import re
 import unicodedata
 from pathlib import Path
+
+from biofed.node.importers import gazetteer
+from biofed.node.importers.gazetteer import city_key
 
 CITY_TABLE = Path(__file__).with_name("city-regions.csv")
 
@@ -52,19 +56,6 @@ def repair_mojibake(text: str) -> str:
     return unicodedata.normalize("NFC", repaired)
 
 
-def city_key(city: str, country: str) -> str:
-    """A spelling-insensitive key: no accents, no CEDEX, upper case, single spaces."""
-    text = repair_mojibake(city or "").upper()
-    if country == "DE":  # MUENCHEN and München both become MUNCHEN
-        text = text.replace("Ä", "A").replace("Ö", "O").replace("Ü", "U").replace("ß", "SS")
-        text = text.replace("AE", "A").replace("OE", "O").replace("UE", "U")
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = re.sub(r"\bCEDEX\b.*$", "", text)  # French postal suffix: PARIS CEDEX 15
-    text = re.sub(r"[^A-Z0-9]+", " ", text)
-    text = re.sub(r"( [0-9]+)+$", "", text.strip())  # arrondissement numbers: PARIS 15
-    return text.strip()
-
-
 @functools.lru_cache(maxsize=1)
 def city_table() -> dict[tuple[str, str], str]:
     """(country, city key) -> NUTS code, from city-regions.csv."""
@@ -75,23 +66,72 @@ def city_table() -> dict[tuple[str, str], str]:
     return table
 
 
-def region_for_city(city: str, country: str) -> str | None:
-    """NUTS region of a city, or None when the city table does not know it."""
+def _city_spellings(city: str, country: str) -> list[str]:
+    """The whole name, then each part ("ZWIJNAARDE - GENT", "ROZZANO-MILAN"), the most specific first."""
+    parts = [city] + re.split(r"\s*[-/,(]\s*", repair_mojibake(city))
+    return [part for part in dict.fromkeys(parts) if city_key(part, country)]
+
+
+def place_for_city(city: str, country: str) -> tuple[gazetteer.Place | None, str | None]:
+    """The gazetteer place of a city (region and coordinates), or None and why.
+
+    Own names of places first; then the city table (CORDIS spellings); an alternate name only
+    when the table does not contradict it.
+    """
     country = iso_country(country)
-    if country in COUNTRY_REGIONS:
-        return COUNTRY_REGIONS[country]
-    if not city:
-        return None
+    spellings = _city_spellings(city or "", country)
+    reason = None
+    for spelling in spellings:
+        place, why = gazetteer.find_city(spelling, country, alternates=False)
+        if place is not None:
+            return place, None
+        reason = why if why != "not in the gazetteer" else reason
+    known = _table_region(spellings, country)
+    for spelling in spellings:
+        place, why = gazetteer.find_city(spelling, country)
+        if place is not None and (known is None or (place.region or "").startswith(known)):
+            return place, None
+        reason = reason or why
+    return None, reason or "no city"
+
+
+def _table_region(spellings: list[str], country: str) -> str | None:
     table = city_table()
-    key = city_key(city, country)
-    if (country, key) in table:
-        return table[(country, key)]
-    # "ZWIJNAARDE - GENT", "ROZZANO-MILAN": try each part, the most specific first
-    for part in re.split(r"\s*[-/,(]\s*", repair_mojibake(city)):
-        part_key = city_key(part, country)
-        if part_key and (country, part_key) in table:
-            return table[(country, part_key)]
+    for spelling in spellings:
+        if (country, city_key(spelling, country)) in table:
+            return table[(country, city_key(spelling, country))]
     return None
+
+
+def region_for_city(city: str, country: str) -> str | None:
+    """NUTS region of a city: gazetteer, then the city table, then the country when it is one region."""
+    country = iso_country(country)
+    place, _ = place_for_city(city, country)
+    if place is not None and place.region:
+        return place.region
+    return _table_region(_city_spellings(city or "", country), country) or COUNTRY_REGIONS.get(country)
+
+
+def region_for_point(lat, lon, country: str) -> str | None:
+    """NUTS region of a point (decimal strings or numbers) in `country`: nearest gazetteer place."""
+    return gazetteer.region_at(lat, lon, iso_country(country))
+
+
+@functools.lru_cache(maxsize=1)
+def nuts_countries() -> frozenset[str]:
+    """ISO codes of the countries NUTS 2021 divides."""
+    from biofed.schema.codes import nuts_country, nuts_regions
+
+    return frozenset(nuts_country(code) for code in nuts_regions())
+
+
+def missing_region_warning(content: dict | None, what: str) -> list:
+    """A warning when a record in a NUTS country got no region (it will miss the map and the survey)."""
+    from biofed.node.importers import RowError
+
+    if not content or content.get("region") or content.get("country") not in nuts_countries():
+        return []
+    return [RowError("region", f"no NUTS region found for {what}; give a region column or coordinates")]
 
 
 def region_for_subdivision(country: str, subdivision: str | None) -> str | None:

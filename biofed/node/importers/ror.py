@@ -15,7 +15,8 @@ from typing import Iterator
 
 from biofed.node.importers import ImportRow, RowError
 from biofed.node.importers import values as v
-from biofed.node.importers.regions import iso_country, region_for_city, region_for_subdivision, region_within
+from biofed.node.importers.regions import (iso_country, missing_region_warning, region_for_city, region_for_point,
+                                          region_for_subdivision, region_within)
 
 # The first matching ROR type decides; order = how specific a type is for a cluster directory.
 TYPE_ORDER = [("education", "university"), ("healthcare", "hospital"), ("company", "company"),
@@ -37,11 +38,17 @@ def _degrees(value) -> Decimal:
 
 
 def ror_region(record: dict) -> str | None:
-    """The NUTS region of the first location: subdivision table, then city table."""
+    """The NUTS region of the first location: its coordinates, else its city, else its subdivision."""
     place = (record.get("locations") or [{}])[0].get("geonames_details") or {}
     country = place.get("country_code") or ""
-    return (region_for_subdivision(country, place.get("country_subdivision_code"))
-            or region_for_city(place.get("name") or "", country))
+    by_point = None
+    if place.get("lat") is not None and place.get("lng") is not None:
+        try:
+            by_point = region_for_point(_degrees(place["lat"]), _degrees(place["lng"]), country)
+        except (ArithmeticError, ValueError):
+            by_point = None  # bad coordinates are reported by actor_from_ror
+    return (by_point or region_for_city(place.get("name") or "", country)
+            or region_for_subdivision(country, place.get("country_subdivision_code")))
 
 
 def actor_from_ror(record: dict, *, node_id: str, node_region: str | None = None) -> tuple[dict | None, list[RowError]]:
@@ -129,7 +136,9 @@ def read_ror(path: Path, *, node_id: str, node_region: str | None = None, within
         if within is not None and not region_within(ror_region(record), within):
             continue
         content, errors = actor_from_ror(record, node_id=node_id, node_region=node_region)
-        yield ImportRow(f"ror {record.get('id') or f'line {number}'}", content, errors)
+        locality = ((content or {}).get("address") or {}).get("locality")
+        warnings = missing_region_warning(content, f"{locality!r}" if locality else "this place")
+        yield ImportRow(f"ror {record.get('id') or f'line {number}'}", content, errors, warnings)
 
 
 def _loads_ror(line: bytes) -> dict:
