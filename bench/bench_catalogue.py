@@ -122,14 +122,8 @@ def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
 
 def with_real_sample(db_path: Path) -> int:
     """The tests' real catalogue (three nodes, signed records, a tombstone, a stale node) in db_path first."""
-    import sys
+    from tests.support.catalogue_sample import build_sample_catalogue  # run from the repository root
 
-    tests = Path(__file__).resolve().parent.parent / "tests"
-    sys.path.insert(0, str(tests))
-    try:
-        from test_catalogue_sample import build_sample_catalogue
-    finally:
-        sys.path.remove(str(tests))
     return len(build_sample_catalogue(db_path)["signed"])
 
 

@@ -9,10 +9,10 @@ updates with If-Match, DELETE). Catalogue: a real `biofed aggregator serve`
 (Datasette via make_datasette) over the catalogue of `biofed demo --no-serve`,
 the same number of readers over table pages, facets, search, row pages and
 canned queries. Prints throughput and p50/p95/p99 latency per kind of request,
-and checks what tests/test_load.py asserts (no errors, no lost or duplicated
+and checks what tests/aggregator/test_load.py asserts (no errors, no lost or duplicated
 writes, the log verifies).
 
-The load functions are shared with tests/test_load.py, which runs them with a
+The load functions are shared with tests/aggregator/test_load.py, which runs them with a
 small budget and asserts correctness only.
 """
 

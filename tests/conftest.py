@@ -1,8 +1,7 @@
 from pathlib import Path
 
 import pytest
-
-VECTORS = Path(__file__).parent / "vectors"
+from support import VECTORS
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ DATASETTE_PLUGINS = {
     "datasette-gzip": "gzip for the catalogue's pages and JSON",
     "datasette-search-all": "/-/search over every full-text table",
 }
-# Test dependencies jsonschema uses, when installed, to check a format (tests/test_schema_files.py): never imported.
+# Test dependencies jsonschema uses, when installed, to check a format (tests/schema/test_schema_files.py): never imported.
 FORMAT_CHECKERS = {"rfc3339-validator": "date-time", "rfc3986-validator": "uri"}
 # Dependencies that are commands, run rather than imported.
 COMMANDS = {"audit": {"pip-audit": "`make audit` (.ci/audit.py), CI's step after the tests"}}

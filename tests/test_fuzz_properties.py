@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
-from node_support import NODE_ID, actors, make_node
+from support.node import NODE_ID, actors, make_node
 
 from biofed.cli import cli
 from biofed.node.importers import ImportRow, RowError, read_rows

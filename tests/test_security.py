@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route
-from test_catalogue_sample import build_sample_catalogue
-from test_harvest import Network
-from node_support import NODE_ID, actors, make_node
+from support.catalogue_sample import build_sample_catalogue
+from support.hostile import key_entry, registry_node, running
+from support.network import Network
+from support.node import NODE_ID, actors, make_node
 
 from biofed.aggregator.fetch import FetchError, FetchLimits, NodeClient
 from biofed.aggregator.serve import make_datasette
@@ -27,7 +28,6 @@ from biofed.cli import cli
 from biofed.node.app import create_app
 from biofed.node.store import Node, hash_token
 from biofed.trust.keys import SigningKey
-from hostile import free_port, key_entry, registry_node, running
 
 LIMITS = FetchLimits(max_bytes=1_000_000, deadline=5.0)
 

@@ -5,7 +5,7 @@ the server runs is served at once. A static copy of registry.json and
 history/ behind any web server works just as well; this app adds ETags.
 
 The OpenAPI description (/openapi.json) declares every status, header and
-body each route answers; tests/test_fuzz_registry_api.py holds the app to it.
+body each route answers; tests/registry/test_fuzz_registry_api.py holds the app to it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 profile (no floats, keys whose UTF-16 order equals their code-point order)
 orjson with sorted keys produces the same bytes about ten times faster; the
 guard below decides, and every other document takes the reference path.
-tests/test_canonical.py checks the two agree on the RFC vectors and on
+tests/trust/test_canonical.py checks the two agree on the RFC vectors and on
 generated documents.
 """
 

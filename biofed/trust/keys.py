@@ -52,7 +52,7 @@ def b58decode(text: str) -> bytes:
     """Base58btc (Bitcoin alphabet) to bytes; ValueError names the first character outside it.
 
     The same result as base58.b58decode in about a fifth of the time (a harvest
-    decodes one proofValue per record; tests/test_keys.py compares the two).
+    decodes one proofValue per record; tests/trust/test_keys.py compares the two).
     """
     data = text.encode("ascii", "replace")
     digits = data.translate(_B58_DIGITS)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hostile import serve
-from node_support import NODE_ID, actors, make_node
+from support.hostile import serve
+from support.node import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 

@@ -16,7 +16,7 @@ import struct
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from node_support import NODE_ID, actors, make_node
+from support.node import NODE_ID, actors, make_node
 
 from biofed.node.app import create_app
 from biofed.node.store import Node

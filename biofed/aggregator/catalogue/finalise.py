@@ -65,7 +65,7 @@ INSERT INTO profile_counts (region, dimension, value, actors)
 # actors per sector and per stage in each region, and the specialisation
 # index (region's share of its actors in it / Europe's share; > 1 = stronger).
 # From profile_counts (regions x values rows), not from the actors: the same
-# integers as counting the actor tables (tests/test_catalogue_incremental.py).
+# integers as counting the actor tables (tests/aggregator/test_catalogue_incremental.py).
 REGION_PROFILES = """
 DELETE FROM profile_counts WHERE actors = 0;
 DELETE FROM region_profiles;

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import serve
-from test_controller import resolver
-from node_support import actors, make_node
+from support.controller import resolver
+from support.hostile import serve
+from support.node import actors, make_node
 
 from biofed.node.app import create_app
 from biofed.trust import proofs
