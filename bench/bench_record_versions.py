@@ -26,7 +26,7 @@ from bench.records import actor
 
 NODE = {"id": "n", "name": "N", "licence": "CC-BY-4.0", "base_url": "https://n.example"}
 PAGE = 500
-# The harvest's records upsert (harvest._PageBatch.flush).
+# The harvest's records upsert (harvest.commit._PageBatch.flush).
 UPSERT = ("INSERT INTO records (id, node_id, type, version, date_modified, verified_at, signed_json,"
           " record_url, stale, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)"
           " ON CONFLICT (id) DO UPDATE SET type = excluded.type, version = excluded.version,"

@@ -18,7 +18,7 @@ NOW = datetime.now(timezone.utc)  # the node's checkpoint time: the records here
 
 
 def page(node_id: str, leaves: list[bytes], after: int = 0) -> bytes:
-    """A log page as a node serves it (see node/app.py)."""
+    """A log page as a node serves it (see node/routes/feeds.py)."""
     entries = b",".join(b'{"seq":%d,"record":%s}' % (after + i + 1, leaf) for i, leaf in enumerate(leaves))
     return b'{"node":%s,"after":%d,"treeSize":%d,"entries":[%s],"next":null}' % (
         orjson.dumps(node_id), after, after + len(leaves), entries)

@@ -90,7 +90,7 @@ def test_trickling_node_is_cut_at_its_budget_then_resumed(net):
 
 def test_budget_stops_a_run_held_back_for_the_mass_deletion_check(net, monkeypatch):
     """A run long enough to be a mass deletion is spooled until complete; stopped, its verified pages are committed."""
-    from biofed.aggregator import harvest as harvest_module
+    from biofed.aggregator.harvest import run as harvest_module
 
     spools = []
     real_spool = harvest_module.tempfile.TemporaryFile
