@@ -253,7 +253,7 @@ def test_every_field_of_the_draft_standard_is_kept():
     # `derived` was added later (optional): which fields an importer derived from the source's evidence
     assert set(defs["sources"]["items"]["properties"]) == {"name", "url", "licence", "retrieved", "derived"}
     partner = documents["project"]["properties"]["partners"]["items"]["properties"]
-    assert set(partner) == {"actor", "name", "country", "role", "contributionCents", "identifiers"}
+    assert set(partner) == {"actor", "name", "country", "region", "role", "contributionCents", "identifiers"}  # + region
 
 
 def test_committed_doc_matches_the_generator():

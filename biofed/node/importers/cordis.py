@@ -283,6 +283,8 @@ def project_record(project: CordisProject, *, node_id: str,
         if actor:
             partner["actor"] = actor
         partner.update(name=org.name, country=org.country, role=participation.role)
+        if org.region:
+            partner["region"] = org.region
         if org.pic:
             partner["identifiers"] = {"pic": org.pic}
         partners.append(partner)

@@ -72,7 +72,7 @@ def nuts_region(nuts_code: str, city: str, country: str) -> str | None:
     code = nuts_code.strip().upper()
     if len(code) >= 3:
         for candidate in (code[:4], code[:3]):
-            if len(candidate) >= 3 and candidate in _nuts_codes():
+            if len(candidate) >= 3 and candidate in _nuts_codes() and iso_country(candidate[:2]) == iso_country(country):
                 return candidate
     return region_for_city(city, country)
 
