@@ -372,7 +372,8 @@ def test_cordis_project_fields():
     assert p["programme"] == "H2020" and p["programmeCodes"] == ["H2020-EU.3.1."] and p["fundingScheme"] == "RIA"
     assert p["partners"][0] == {"actor": "biopro-bw/actor/pic-998872439",
                                 "name": "HAHN-SCHICKARD-GESELLSCHAFT FUER ANGEWANDTE FORSCHUNG E.v.",
-                                "country": "DE", "role": "coordinator", "identifiers": {"pic": "998872439"}}
+                                "country": "DE", "region": "DE1", "role": "coordinator",
+                                "identifiers": {"pic": "998872439"}}
     by_name = {partner["name"]: partner for partner in p["partners"]}
     assert by_name["UNIVERSITAET ZUERICH"]["actor"] == "bioalps/actor/pic-999976396"  # on another demo node
     assert "actor" not in by_name["ERASMUS UNIVERSITAIR MEDISCH CENTRUM ROTTERDAM"]  # not a demo region
