@@ -17,12 +17,13 @@ import csv
 import functools
 import hashlib
 import io
+from decimal import Decimal
 from pathlib import Path
 
 from biofed.errors import BiofedError
 from biofed.node.importers import values as v
 from biofed.node.importers.cordis import CordisProject, Organisation, Participation, _clean
-from biofed.node.importers.regions import iso_country, region_for_city
+from biofed.node.importers.regions import iso_country, region_for_city, region_for_point
 
 PROJECTS, ORGANISATIONS = "project.csv", "organization.csv"
 FILES = (PROJECTS, ORGANISATIONS, "euroSciVoc.csv", "legalBasis.csv", "topics.csv")
@@ -67,13 +68,18 @@ def _nuts_codes() -> frozenset[str]:
     return frozenset(codes("nuts2021"))
 
 
-def nuts_region(nuts_code: str, city: str, country: str) -> str | None:
-    """The NUTS 2021 region (level 2, else 1) containing a NUTS 3 code; for a bare country code, by city."""
+def nuts_region(nuts_code: str, city: str, country: str, geo: tuple[str, str] | None = None) -> str | None:
+    """The NUTS 2021 region (level 2, else 1) containing a NUTS 3 code; for a bare country code (or a code
+    NUTS 2021 lacks), from the coordinates, else the city (regions.py)."""
     code = nuts_code.strip().upper()
     if len(code) >= 3:
         for candidate in (code[:4], code[:3]):
             if len(candidate) >= 3 and candidate in _nuts_codes() and iso_country(candidate[:2]) == iso_country(country):
                 return candidate
+    if geo is not None:
+        region = region_for_point(Decimal(geo[0]), Decimal(geo[1]), iso_country(country))
+        if region:
+            return region
     return region_for_city(city, country)
 
 
@@ -102,12 +108,13 @@ def organisation(row: dict) -> Organisation:
     if not pic:  # never seen in the export; an id from name and country rather than none
         pic = hashlib.sha256(f"{name}|{country}".encode()).hexdigest()
     city = _clean(row.get("city", ""))
+    geo = _geo(row.get("geolocation", ""))
     return Organisation(
         org_id=pic, name=name, short_name=_clean(row.get("shortName", "")), country=country,
         activity_type=(row.get("activityType") or "").strip().upper(), street=_clean(row.get("street", "")),
-        city=city, region=nuts_region(row.get("nutsCode", ""), city, country),
+        city=city, region=nuts_region(row.get("nutsCode", ""), city, country, geo),
         postal_code=_clean(row.get("postCode", "")), website=_website(row.get("organizationURL", "")),
-        vat=(row.get("vatNumber") or "").strip().upper(), geo=_geo(row.get("geolocation", "")),
+        vat=(row.get("vatNumber") or "").strip().upper(), geo=geo,
         sme=(row.get("SME") or "").strip().lower() in ("true", "1", "yes"))
 
 
