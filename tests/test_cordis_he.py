@@ -78,7 +78,8 @@ def test_horizon_europe_organisations():
     assert uni["identifiers"] == {"pic": "999910001", "vat": "DE999910001"}
     regions = {key.split()[-1]: a.get("region") for key, a in actors.items()}
     assert regions == {"999910001": "DE14", "999910002": "UKI4", "999910003": "EL30", "999910004": "PL91",
-                       "999910005": "DK01", "999910006": None, "999910007": "FR10", "999910008": "DE14"}
+                       "999910005": "DK01", "999910006": "NL33", "999910007": "FR10", "999910008": "DE14"}
+    # 999910006 has the bare country code NL and no geolocation: its city, Leiden, gives Zuid-Holland
     assert actors["cordis organisation 999910003"]["country"] == "GR"
     assert actors["cordis organisation 999910004"]["actorType"] == "sme"      # PRC with SME True
     assert actors["cordis organisation 999910003"]["actorType"] == "company"  # PRC with SME False
