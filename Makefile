@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11+ and pip:
 #   make demo   - builds a six-node network from real data and serves the catalogue
+#                 (options through ARGS: make demo ARGS="--port 9001 --base-port 9100")
 #   make test   - runs the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -20,7 +21,7 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/biofed demo
+	$(BIN)/biofed demo $(ARGS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

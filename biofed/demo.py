@@ -24,7 +24,6 @@ import click
 import httpx
 
 from biofed.errors import BiofedError
-from biofed.progress import log_event
 from biofed.serving import check_ports_free, run_server
 
 REGISTRY_NAME = "biofed-demo"
@@ -246,8 +245,8 @@ def run_demo(directory: Path, *, serve: bool = True, base_port: int = 8100, port
             for node in nodes:
                 click.echo(f"  {node.id:<13} {node.url}/.well-known/biofed-node.json")
             click.echo(f"Registry:  {registry_url}/registry.json")
-        if not sys.stderr.isatty():
-            log_event("demo-built", **{k: v for k, v in summary.items() if k != "counts"})
+        # The terminal gets text only; the machine-readable summary is summary.json (no JSON log line here).
+        _say(f"Summary: {directory / 'summary.json'}", quiet)
         if serve:
             _serve_catalogue(public, port, quiet=quiet)
         return summary

@@ -24,6 +24,7 @@ from typing import Iterator
 from biofed.errors import BiofedError
 
 HERE = Path(__file__).parent
+SCOPE = "life-science"  # what the demo nodes import of ROR and CORDIS
 ATTRIBUTION = {
     "ROR": "ROR, CC0 1.0",
     "CORDIS": "Source: CORDIS, © European Union",
@@ -75,9 +76,12 @@ def partition() -> dict[str, dict]:
         result[node["id"]] = {
             "node": {k: v for k, v in node.items() if k != "samples"},
             "imports": [
-                {"path": data_path("ror-regions.jsonl"), "format": "ror", "options": {"within": node["region"]}},
+                # the life-science scope: no archives, museums or mining companies (docs/importing.md);
+                # ROR organisations that take part in the CORDIS projects get derived sectors and stages
+                {"path": data_path("ror-regions.jsonl"), "format": "ror",
+                 "options": {"within": node["region"], "scope": SCOPE, "evidence": data_path("cordis")}},
                 {"path": data_path("cordis"), "format": "cordis",
-                 "options": {"within": node["region"], "actor_id_for": actor_id_for}},
+                 "options": {"within": node["region"], "actor_id_for": actor_id_for, "scope": SCOPE}},
                 # fictional member spreadsheets (samples/): sectors, stages, technologies and offers,
                 # which ROR and CORDIS do not carry
                 *({"path": data_path(name), "format": "csv", "options": {}} for name in node.get("samples", ())),

@@ -53,13 +53,14 @@ def init(directory, node_id, name, country, region, base_url, licence):
     click.echo(token)
 
 
-def _read_rows(path: Path, fmt, kind, node_, within=None):
+def _read_rows(path: Path, fmt, kind, node_, within=None, scope=None, evidence=None):
     try:
         from biofed.node.importers import read_rows
     except ImportError:  # importers not installed: plain JSON / JSON Lines records only
         read_rows = None
     if read_rows is not None:
-        options = {"within": within} if within else {}
+        options = {name: value for name, value in (("within", within), ("scope", scope), ("evidence", evidence))
+                   if value}
         return list(read_rows(path, format=fmt, kind=kind, node_id=node_.id, node_region=node_.config.region,
                               **options))
     return list(_read_json_rows(path, fmt))
@@ -124,13 +125,19 @@ def _print_plan(result) -> None:
 @click.option("--allow-mass-delete", is_flag=True,
               help="With --sync: allow deleting more than 20 % of a record type's published records.")
 @click.option("--within", metavar="REGION", help="ROR and CORDIS: only organisations in this NUTS region, e.g. DE1.")
+@click.option("--scope", type=click.Choice(["life-science"]),
+              help="ROR and CORDIS: only what the scope's documented rules keep (docs/importing.md).")
+@click.option("--evidence", type=click.Path(exists=True, path_type=Path), metavar="CORDIS_DIR",
+              help="ROR: a CORDIS folder; its participants count as evidence for --scope and give derived "
+                   "sectors and stages.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows; report and skip the rest.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rejected rows with their errors here as JSON Lines.")
 @click.option("--dry-run", is_flag=True, help="Validate and report, write nothing; list on standard output what "
                                               "would be created, updated, restored, left unchanged and deleted.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def import_(directory, file, kind, fmt, sync, allow_mass_delete, within, skip_invalid, rejects, dry_run, quiet):
+def import_(directory, file, kind, fmt, sync, allow_mass_delete, within, scope, evidence, skip_invalid, rejects, dry_run,
+            quiet):
     """Validate, sign and publish the records in FILE, all in one transaction.
 
     FILE is a spreadsheet, JSON records, a ROR dump or the CORDIS folder. By
@@ -141,12 +148,17 @@ def import_(directory, file, kind, fmt, sync, allow_mass_delete, within, skip_in
     from biofed.node.importing import MASS_DELETE_SHARE, import_rows
     from biofed.progress import progress
 
-    if within and (fmt or guess_format(file)) not in ("ror", "cordis"):
+    file_format = fmt or guess_format(file)
+    if within and file_format not in ("ror", "cordis"):
         raise BiofedError("--within applies to ROR and CORDIS imports only")
+    if scope and file_format not in ("ror", "cordis"):
+        raise BiofedError("--scope applies to ROR and CORDIS imports only")
+    if evidence and file_format != "ror":
+        raise BiofedError("--evidence applies to ROR imports only")
     if allow_mass_delete and not sync:
         raise BiofedError("--allow-mass-delete only makes sense with --sync")
     with _open(directory) as node_:
-        rows = _read_rows(file, fmt, kind, node_, within=within)
+        rows = _read_rows(file, fmt, kind, node_, within=within, scope=scope, evidence=evidence)
         with progress(f"import {file.name}", total=len(rows), quiet=quiet) as advance:
             outcome = import_rows(node_, rows, skip_invalid=skip_invalid, dry_run=dry_run, on_progress=advance,
                                   label=file.name, sync=sync, allow_mass_delete=allow_mass_delete)

@@ -250,9 +250,10 @@ def test_every_field_of_the_draft_standard_is_kept():
     assert set(defs["contact"]["properties"]) == {"email", "phone", "contactForm"}
     assert set(defs["address"]["properties"]) == {"street", "postalCode", "locality", "country"}
     assert set(defs["identifiers"]["properties"]) == {"ror", "pic", "vat", "lei", "wikidata", "grid", "isni"}
-    assert set(defs["sources"]["items"]["properties"]) == {"name", "url", "licence", "retrieved"}
+    # `derived` was added later (optional): which fields an importer derived from the source's evidence
+    assert set(defs["sources"]["items"]["properties"]) == {"name", "url", "licence", "retrieved", "derived"}
     partner = documents["project"]["properties"]["partners"]["items"]["properties"]
-    assert set(partner) == {"actor", "name", "country", "role", "contributionCents", "identifiers"}
+    assert set(partner) == {"actor", "name", "country", "region", "role", "contributionCents", "identifiers"}  # + region
 
 
 def test_committed_doc_matches_the_generator():

@@ -52,12 +52,13 @@ class ImportRow:
 
 
 def guess_format(path: Path) -> str:
-    """The format from the file name: .csv, .xlsx, .json, .jsonl; a CORDIS folder is `cordis`."""
+    """The format from the file name: .csv, .xlsx, .json, .jsonl; a CORDIS folder (H2020 or HE) is `cordis`."""
     path = Path(path)
     if path.is_dir():
-        if (path / "projects.tsv").is_file():
+        if (path / "projects.tsv").is_file() or (path / "project.csv").is_file():
             return "cordis"
-        raise BiofedError(f"{path}: a folder can only be imported as CORDIS data (projects.tsv is missing)")
+        raise BiofedError(f"{path}: a folder can only be imported as CORDIS data (neither projects.tsv, "
+                          "Horizon 2020, nor project.csv, Horizon Europe, is in it)")
     suffix = path.suffix.lower()
     if suffix == ".jsonl" and path.name.startswith("ror"):
         return "ror"

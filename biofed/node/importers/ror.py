@@ -123,8 +123,20 @@ def actor_from_ror(record: dict, *, node_id: str, node_region: str | None = None
 
 
 def read_ror(path: Path, *, node_id: str, node_region: str | None = None, within: str | None = None,
-             **_ignored) -> Iterator[ImportRow]:
-    """Actors from a ROR v2 JSON Lines file; `within` keeps only records in that NUTS region."""
+             scope: str | None = None, evidence: Path | None = None, **_ignored) -> Iterator[ImportRow]:
+    """Actors from a ROR v2 JSON Lines file.
+
+    within: keep only records in that NUTS region.
+    scope: `life-science` keeps only the records the scope rules keep (scope.py).
+    evidence: a CORDIS folder; an organisation that takes part in its (kept)
+        projects counts as evidence for the scope, and gets the sectors and
+        stages those projects are evidence of, marked as derived (evidence.py).
+    """
+    from biofed.node.importers import evidence as derivation
+    from biofed.node.importers import scope as scopes
+
+    partners = scopes.cordis_participants(Path(evidence), scope) if evidence is not None else {}
+    keys = frozenset(partners)
     for number, line in enumerate(Path(path).read_bytes().split(b"\n"), 1):
         if not line.strip():
             continue
@@ -135,7 +147,14 @@ def read_ror(path: Path, *, node_id: str, node_region: str | None = None, within
             continue
         if within is not None and not region_within(ror_region(record), within):
             continue
+        if scope is not None and not scopes.ror_decision(record, scope, keys)[0]:
+            continue
         content, errors = actor_from_ror(record, node_id=node_id, node_region=node_region)
+        if content is not None and partners:
+            matched = {(project.reference, org.org_id): (project, org)
+                       for name in content["names"]
+                       for project, org in partners.get((content["country"], scopes.name_key(name["value"])), [])}
+            derivation.add_derived(content, list(matched.values()))
         locality = ((content or {}).get("address") or {}).get("locality")
         warnings = missing_region_warning(content, f"{locality!r}" if locality else "this place")
         yield ImportRow(f"ror {record.get('id') or f'line {number}'}", content, errors, warnings)
