@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import DATA
 
 from biofed.cli import cli
 from biofed.data import actor_id_for, data_path
@@ -22,7 +22,7 @@ from biofed.node.store import Node
 from biofed.schema import validate_record
 from biofed.schema.codes import codes
 
-HE = Path(__file__).parent / "data" / "cordis-he"
+HE = DATA / "cordis-he"
 NODE = "bioregio-stern"
 
 
