@@ -144,7 +144,9 @@ def test_canned_queries_answer_the_users_questions(sample):
     sectors = {s["value"]: s["actors"] for s in strengths if s["dimension"] == "sector"}
     assert sectors == {"red-biotech": 2, "medtech": 1, "pharma": 1, "biomanufacturing": 1}
     red = next(s for s in strengths if s["value"] == "red-biotech")
-    assert red["actors_in_region"] == 2 and red["specialisation"] == 1.75  # 2/2 here vs 4/7 in Europe
+    # 2 of 2 here vs 4 of 7 in Europe, but 2 actors with sector data are too few to rank a region
+    assert (red["actors_with_data"], red["europe_actors"], red["europe_with_data"]) == (2, 4, 7)
+    assert red["too_few"] == 1 and red["specialisation"] is None
 
     cross = query("cross_border_projects", country="")
     assert [(p["id"], p["partner_countries"], p["partner_regions"]) for p in cross] == [
