@@ -94,13 +94,18 @@ def _place_filter(where: str, alias: str) -> tuple[str, list]:
     return f" AND {alias}.region BETWEEN ? AND ? || '~'", [where, where]
 
 
+def _clean(value: str | None, limit: int) -> str:
+    """A form field as search text: control characters (a NUL ends an FTS5 query string) dropped, bounded."""
+    return "".join(c for c in (value or "") if c.isprintable()).strip()[:limit]
+
+
 async def find(datasette, request):
     args = request.args
-    q = (args.get("q") or "").strip()[:200]
-    where = (args.get("where") or "").strip()[:12]
-    stage = (args.get("stage") or "").strip()[:60]
-    sector = (args.get("sector") or "").strip()[:60]
-    technology = (args.get("technology") or "").strip()[:100]
+    q = _clean(args.get("q"), 200)
+    where = _clean(args.get("where"), 12)
+    stage = _clean(args.get("stage"), 60)
+    sector = _clean(args.get("sector"), 60)
+    technology = _clean(args.get("technology"), 100)
     place_sql, place_params = _place_filter(where, "a")
     facts_sql, facts_params = "", []
     if stage:

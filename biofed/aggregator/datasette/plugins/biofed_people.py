@@ -51,21 +51,25 @@ def startup(datasette):
     quiet_rich_tracebacks()
 
 
-def client_error_status(exception) -> tuple[int, str] | None:
+def client_error_status(exception, url_vars: dict | None = None) -> tuple[int, str] | None:
     """(status, message) for the errors Datasette 0.65 reports as 500 although the request is at fault."""
     from datasette.views.base import DatasetteError
 
     message = str(exception)
     if isinstance(exception, DatasetteError) and exception.status == 500 and message.startswith("Cannot sort table by"):
         return 400, message  # ?_sort= on a column that is not sortable
-    if isinstance(exception, sqlite3.ProgrammingError) and "supply a value for binding parameter" in message:
-        return 404, "No such row: a row of this table is named by all of its key columns"
+    if isinstance(exception, sqlite3.ProgrammingError):
+        # Parameters the request's own SQL cannot be given: a row named by fewer values than its
+        # key has columns (404), or a ?_where= with a ? or :name in it (400).
+        if (url_vars or {}).get("pks") is not None and "supply a value for binding parameter" in message:
+            return 404, "No such row: a row of this table is named by all of its key columns"
+        return 400, f"The query's parameters do not fit it: {message}"
     return None
 
 
 @hookimpl(tryfirst=True)
 def handle_exception(datasette, request, exception):
-    known = client_error_status(exception)
+    known = client_error_status(exception, getattr(request, "url_vars", None))
     if known is None:
         return None
     status, message = known
