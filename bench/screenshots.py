@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -46,8 +45,7 @@ def serve_sample(db_path: Path):
     """Build the sample catalogue at db_path and serve it; returns (base URL, stop())."""
     import uvicorn
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_catalogue_sample import build_sample_catalogue
+    from tests.support.catalogue_sample import build_sample_catalogue  # run from the repository root
 
     from biofed.aggregator.serve import make_datasette
 

@@ -8,11 +8,11 @@ tiles from tile.openstreetmap.org included) is blocked.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -117,7 +117,7 @@ def test_search_facet_row_and_map(server, page):
 
 # --- the pages for people ------------------------------------------------------------------------------
 
-AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).parent.parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 PEOPLE_PAGES = {
     "home": "/",
     "search results": "/find?q=mrna",

@@ -1,6 +1,6 @@
 """The catalogue's pages for people, on the real signed sample, Datasette in-process.
 
-Every figure asserted here is counted by hand from tests/test_catalogue_sample.py.
+Every figure asserted here is counted by hand from tests/support/catalogue_sample.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from biofed.aggregator.serve import make_datasette
-from test_catalogue_sample import HTML_NAME, STALE_SINCE, build_sample_catalogue
+from support.catalogue_sample import HTML_NAME, STALE_SINCE, build_sample_catalogue
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from biofed.aggregator.serve import load_metadata, make_datasette
-from fuzzing import EXAMPLES
-from test_catalogue_sample import build_sample_catalogue
+from support.fuzzing import EXAMPLES
+from support.catalogue_sample import build_sample_catalogue
 
 TABLES = [name for name, table in load_metadata()["databases"]["catalogue"]["tables"].items()
           if not table.get("allow") is False]
