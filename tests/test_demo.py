@@ -133,7 +133,7 @@ def test_the_seeds_questions_have_answers_on_the_demo(demo):
             ("biopro-bw/offer/izt-organoid-licence", "Institut für Zellsysteme Tübingen"),
             ("biopro-bw/offer/stern-organoid-screening", "Stern Organoid Labs GmbH")}
         assert len(canned("cross_border_projects", country="")) > 10
-        assert canned("collaborations_between_regions", a="DE1", b="FR1"), "partners across two demo regions"
+        assert canned("collaborations_between_regions", region="DE1", partner_region="FR1"), "partners across two demo regions"
         assert [a["id"] for a in canned("search", q="organoid", country="", region="")][:2] == [
             "biopro-bw/actor/stern-organoid", "biopro-bw/actor/izt"]
     finally:

@@ -17,7 +17,7 @@ import click
 import yaml
 
 from biofed.aggregator.catalogue import build_inspect_file
-from biofed.aggregator.datasette import METADATA_PATH
+from biofed.aggregator.datasette import METADATA_PATH, STATIC_PATH, TEMPLATES_PATH
 from biofed.errors import BiofedError
 
 DATABASE_NAME = "catalogue"  # URLs stay /catalogue/... whatever the file is called
@@ -42,12 +42,28 @@ def load_metadata() -> dict:
 def _register_plugin() -> None:
     from datasette.plugins import pm
 
-    from biofed.aggregator.datasette.plugins import biofed_catalogue, csv_guard
+    from biofed.aggregator.datasette.plugins import biofed_catalogue, biofed_people, csv_guard
 
     if pm.get_plugin("biofed_catalogue") is None:
         pm.register(biofed_catalogue, name="biofed_catalogue")
     if pm.get_plugin("biofed_csv_guard") is None:
         pm.register(csv_guard, name="biofed_csv_guard")
+    if pm.get_plugin("biofed_people") is None:
+        pm.register(biofed_people, name="biofed_people")
+    # Before the first request, not only at startup: an ASGI client may skip the lifespan.
+    biofed_people.quiet_rich_tracebacks()
+
+
+def _with_tiles(metadata: dict, tiles: str | None, attribution: str | None) -> dict:
+    """The map tile server for BioFed's maps and datasette-cluster-map's, when one is given."""
+    if not tiles:
+        return metadata
+    plugins = metadata.setdefault("plugins", {})
+    plugins.setdefault("biofed", {}).update({"tiles": tiles, "tiles_attribution": attribution or ""})
+    cluster = plugins.setdefault("datasette-cluster-map", {})
+    cluster["tile_layer"] = tiles
+    cluster["tile_layer_options"] = {"maxZoom": 18, "attribution": attribution or ""}
+    return metadata
 
 
 def _inspect_data(db_path: Path, inspect_path: Path | None) -> dict:
@@ -62,8 +78,12 @@ def _inspect_data(db_path: Path, inspect_path: Path | None) -> dict:
     return {DATABASE_NAME: next(iter(data.values()))}
 
 
-def make_datasette(db_path: str | Path, *, inspect_path: str | Path | None = None, **options):
-    """A Datasette serving db_path immutable as /catalogue, with the BioFed metadata, settings and plugin."""
+def make_datasette(db_path: str | Path, *, inspect_path: str | Path | None = None, tiles: str | None = None,
+                   tiles_attribution: str | None = None, **options):
+    """A Datasette serving db_path immutable as /catalogue, with the BioFed metadata, settings, templates and plugins.
+
+    tiles: the map tile URL template ({z}/{x}/{y}); OpenStreetMap's when not given.
+    """
     from datasette.app import Datasette
     from datasette.database import Database
 
@@ -74,8 +94,10 @@ def make_datasette(db_path: str | Path, *, inspect_path: str | Path | None = Non
     ds = Datasette(
         [],
         inspect_data=_inspect_data(db_path, Path(inspect_path) if inspect_path else None),
-        metadata=load_metadata(),
+        metadata=_with_tiles(load_metadata(), tiles, tiles_attribution),
         settings=SETTINGS,
+        template_dir=str(TEMPLATES_PATH),
+        static_mounts=[("biofed-static", str(STATIC_PATH))],
         cors=True,
         **options,
     )
@@ -135,7 +157,11 @@ class ReloadOnPublish:
               help="Datasette inspect data; built next to the database when not given.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True)
-def serve(db_path, inspect_path, host, port):
+@click.option("--tiles", default=None, metavar="URL",
+              help="Map tile URL template, e.g. https://tiles.example/{z}/{x}/{y}.png "
+                   "(default: tile.openstreetmap.org). Pages say so when tiles cannot load.")
+@click.option("--tiles-attribution", default=None, help="The attribution the tile server requires.")
+def serve(db_path, inspect_path, host, port, tiles, tiles_attribution):
     """Serve the catalogue with Datasette (read-only, immutable).
 
     Serve a published snapshot, not the file a harvest is writing:
@@ -144,7 +170,7 @@ def serve(db_path, inspect_path, host, port):
     """
     from biofed.serving import run_server
 
-    ds = make_datasette(db_path, inspect_path=inspect_path)
+    ds = make_datasette(db_path, inspect_path=inspect_path, tiles=tiles, tiles_attribution=tiles_attribution)
     click.echo(f"BioFed catalogue on http://{host}:{port}/", err=True)
     app = ReloadOnPublish(ds, db_path) if inspect_path is None else ds.app()
     run_server(app, host=host, port=port, log_level="info", lifespan="on")

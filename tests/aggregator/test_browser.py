@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -112,3 +113,102 @@ def test_search_facet_row_and_map(server, page):
     page.goto(f"{server}/catalogue/actors?actor_type=sme")
     expect(page.locator("table.rows-and-columns")).to_contain_text("<script>alert('x')</script> Labs GmbH")
     assert page.evaluate("document.querySelectorAll('td script').length") == 0
+
+
+# --- the pages for people ------------------------------------------------------------------------------
+
+AXE = Path(__file__).parent.parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+PEOPLE_PAGES = {
+    "home": "/",
+    "search results": "/find?q=mrna",
+    "actor": "/bioregio-stern/actor/curevac",
+    "project": "/genopole/project/cobioe",
+    "region": "/region/DE14",
+    "offer": "/bioregio-stern/offer/mrna-process",
+    "canned query": "/catalogue/region_strengths?region=DE1",
+    "not found": "/no/such/page",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PEOPLE_PAGES))
+def test_no_serious_accessibility_violations(server, page, name):
+    """axe-core (tests/browser, `npm ci`) on each page: no serious or critical violation (EU Web Accessibility Directive)."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing: run `npm ci` in tests/browser")
+        pytest.skip("axe-core is not installed: run `npm ci` in tests/browser")
+    page.goto(server + PEOPLE_PAGES[name])
+    page.wait_for_load_state("networkidle")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+
+
+def test_a_visitors_journey(server, page):
+    """Front door search -> actor profile -> one of its projects -> a partner on another node -> its region."""
+    page.goto(server + "/")
+    page.get_by_label("What").fill("mrna")
+    page.get_by_label("Where").select_option("DE")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/find?q=mrna**")
+    page.get_by_role("link", name="CureVac SE").first.click()
+    page.wait_for_url("**/bioregio-stern/actor/curevac")
+    expect(page.get_by_role("heading", level=1)).to_have_text("CureVac SE")
+    page.get_by_role("link", name="COBIOE: Growing connection for bio ecosystems").click()
+    page.wait_for_url("**/genopole/project/cobioe")
+    expect(page.locator("table.biofed-table")).to_contain_text("Novo Nordisk A/S")
+    expect(page.locator("body")).to_contain_text("€1,234,567.89")
+    page.get_by_role("link", name="Novo Nordisk A/S").click()
+    page.wait_for_url("**/dlsc/actor/novo")
+    expect(page.locator(".provenance")).to_contain_text("Danish Life Science Cluster")
+    page.get_by_role("link", name="Hovedstaden").first.click()
+    page.wait_for_url("**/region/DK01")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hovedstaden")
+    expect(page.locator("svg.biofed-chart").first).to_be_visible()
+    expect(page.locator("table.biofed-table").first).to_contain_text("Biomanufacturing")
+
+
+def test_maps_show_markers_without_tiles_and_escape_popups(server, page):
+    page.goto(server + "/bioregio-stern/actor/script-labs")
+    page.locator(".leaflet-marker-icon").first.wait_for(state="attached")
+    expect(page.locator(".map-notice")).to_be_visible()  # tiles are blocked: the page says so
+    page.locator(".leaflet-marker-icon").first.click()
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("<script>alert('x')</script> Labs GmbH")
+    assert page.evaluate("document.querySelectorAll('.leaflet-popup script').length") == 0
+    page.goto(server + "/genopole/project/cobioe")
+    page.locator(".leaflet-marker-icon").first.wait_for(state="attached")
+    assert page.locator(".leaflet-marker-icon").count() == 4
+
+
+def test_facet_by_country_then_sector(server, page):
+    page.goto(server + "/catalogue/actor_sectors")
+    page.locator(".facet-info[data-column=country] a", has_text="DK").first.click()
+    page.wait_for_url("**country=DK**")
+    page.locator(".facet-info[data-column=sector] a", has_text="pharma").first.click()
+    page.wait_for_url("**sector=pharma**")
+    expect(page.locator("table.rows-and-columns tbody tr")).to_have_count(1)
+    expect(page.locator("table.rows-and-columns")).to_contain_text("Novo Nordisk A/S")
+
+
+def test_keyboard_reaches_the_search(server, page):
+    page.goto(server + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "q":
+            break
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("Genopole")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/find?q=Genopole**")
+    expect(page.locator("body")).to_contain_text("a cluster node in France")
+
+
+def test_unknown_page_is_a_404_page(server, page):
+    response = page.goto(server + "/no/such/page/at/all")
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")

@@ -100,11 +100,18 @@ def test_full_text_search_ignores_diacritics_and_ranks(sample):
     assert rows(sample, "/catalogue/search.json?q=crispr&country=FR&region=&_shape=array") == []
     assert [a["id"] for a in rows(sample, "/catalogue/search.json?q=technical+denmark&country=&region=&_shape=array")] == [
         "dlsc/actor/dtu"]
-    # punctuation is not FTS syntax; an empty query is an empty answer, not an error
+    # punctuation is not FTS syntax (an unbalanced query is no error); empty parameters match all
     assert [a["id"] for a in rows(sample, "/catalogue/search.json?q=mRNA,+(&country=&region=&_shape=array")] == [
         "bioregio-stern/actor/curevac"]
     assert sample["get"]("/catalogue/search.json?q=%22unbalanced+OR+NEAR(&country=&region=").status_code == 200
-    assert rows(sample, "/catalogue/search.json?q=&country=&region=&_shape=array") == []
+    everyone = rows(sample, "/catalogue/search.json?q=&country=&region=&_shape=array")
+    assert len(everyone) == 7 and [a["name"] for a in everyone] == sorted(a["name"] for a in everyone)
+    assert {a["id"] for a in rows(sample, "/catalogue/search.json?q=&country=fr&region=&_shape=array")} == {
+        "genopole/actor/genethon", "genopole/actor/univ-evry"}
+    # A cluster (node) name finds the cluster's actors, after the text matches.
+    found = rows(sample, "/catalogue/search.json?q=Genopole&country=&region=&_shape=array")
+    assert {(a["id"], a["matched"]) for a in found} == {
+        ("genopole/actor/genethon", "cluster Genopole"), ("genopole/actor/univ-evry", "cluster Genopole")}
 
 
 def test_projects_and_offers_search(sample):
@@ -144,7 +151,9 @@ def test_canned_queries_answer_the_users_questions(sample):
     sectors = {s["value"]: s["actors"] for s in strengths if s["dimension"] == "sector"}
     assert sectors == {"red-biotech": 2, "medtech": 1, "pharma": 1, "biomanufacturing": 1}
     red = next(s for s in strengths if s["value"] == "red-biotech")
-    assert red["actors_in_region"] == 2 and red["specialisation"] == 1.75  # 2/2 here vs 4/7 in Europe
+    # 2 of 2 here vs 4 of 7 in Europe, but 2 actors with sector data are too few to rank a region
+    assert (red["actors_with_data"], red["europe_actors"], red["europe_with_data"]) == (2, 4, 7)
+    assert red["too_few"] == 1 and red["specialisation"] is None
 
     cross = query("cross_border_projects", country="")
     assert [(p["id"], p["partner_countries"], p["partner_regions"]) for p in cross] == [
@@ -152,14 +161,19 @@ def test_canned_queries_answer_the_users_questions(sample):
     assert query("cross_border_projects", country="ES")[0]["id"] == "genopole/project/cobioe"
     assert query("cross_border_projects", country="SE") == []
 
-    pairs = query("collaborations_between_regions", a="DE14", b="DK")
-    assert {(p["partner_a"], p["partner_b"]) for p in pairs} == {
+    pairs = query("collaborations_between_regions", region="DE14", partner_region="DK")
+    assert {(p["partner"], p["other_partner"]) for p in pairs} == {
         ("CureVac SE", "Technical University of Denmark"), ("CureVac SE", "Novo Nordisk")}
-    assert {p["project_id"] for p in query("collaborations_between_regions", a="DE14", b="DE14")} == {
+    assert {p["project_id"] for p in query("collaborations_between_regions", region="DE14", partner_region="DE14")} == {
         "bioregio-stern/project/local"}
+    # empty matches anywhere: every ordered pair of partners of every project (5 * 4 + 2 * 1)
+    assert len(query("collaborations_between_regions", region="", partner_region="")) == 22
+    assert len(query("collaborations_between_regions", region="ES", partner_region="")) == 4
 
     offers = query("offers_for_technology", technology="mrna")
     assert [(o["id"], o["provider"]) for o in offers] == [("bioregio-stern/offer/mrna-process", "CureVac SE")]
+    assert [o["id"] for o in query("offers_for_technology", technology="")] == [
+        "genopole/offer/aav", "bioregio-stern/offer/mrna-process"]  # by title
 
     new = query("new_actors")
     assert new[0]["atom_id"] == "genopole/actor/univ-evry"  # Danish actors are stale, so left out
@@ -285,8 +299,30 @@ def test_cors_gzip_and_robots(sample):
     assert response.headers.get("content-encoding") == "gzip"
     assert "Disallow" in sample["get"]("/robots.txt").text
     assert sample["get"]("/-/search?q=genethon").status_code == 200
-    hidden = {t["name"] for t in rows(sample, "/catalogue.json")["tables"] if t["hidden"]}
-    assert {"node_state", "tombstones", "record_versions"} <= hidden
+
+
+
+def test_internal_tables_are_not_public(sample):
+    """The harvester's bookkeeping is neither in the JSON table list nor browsable; SQL still reads it."""
+    from biofed.aggregator import state
+
+    conn = sqlite3.connect(sample["db_path"])
+    every = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    internal = set(state.INTERNAL_TABLES) | {"record_versions", "registry_state", "sqlite_stat1"} | {
+        t for t in every if t.endswith(("_fts_config", "_fts_data", "_fts_docsize", "_fts_idx"))}
+    assert internal <= every
+    listed = {t["name"] for t in rows(sample, "/catalogue.json")["tables"]}
+    assert listed & internal == set()
+    assert {"actors", "projects", "offers", "participations", "region_profiles", "nodes"} <= listed
+    page = sample["get"]("/catalogue")
+    for table in internal:
+        assert f'/catalogue/{table}"' not in page.text, table
+        assert sample["get"](f"/catalogue/{table}").status_code == 403, table
+        assert sample["get"](f"/catalogue/{table}.json").status_code == 403, table
+    assert rows(sample, "/catalogue.json?sql=select+count(*)+as+n+from+profile_counts&_shape=array")[0]["n"] > 0
+    # full-text search still works through the tables
+    assert rows(sample, "/catalogue/actors.json?_search=Tubingen&_shape=array")
 
 
 def test_a_facet_that_is_already_a_default_is_computed_once(sample):

@@ -150,6 +150,7 @@ CREATE TABLE IF NOT EXISTS offers (
     region TEXT,
     valid_until TEXT,{PROVENANCE}
 );
+-- The territorial survey (finalise.REGION_PROFILES): every index with the counts it is computed from.
 CREATE TABLE IF NOT EXISTS region_profiles (
     region TEXT NOT NULL REFERENCES regions(code),
     region_name TEXT,
@@ -157,10 +158,15 @@ CREATE TABLE IF NOT EXISTS region_profiles (
     value TEXT NOT NULL,
     actors INTEGER NOT NULL,
     actors_in_region INTEGER NOT NULL,
+    actors_with_data INTEGER NOT NULL,
+    europe_actors INTEGER NOT NULL,
+    europe_with_data INTEGER NOT NULL,
     specialisation REAL,
+    too_few INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (region, dimension, value)
 );
--- Actors per (region, sector|stage) and per region ('' = no region; dimension '' = all actors),
+-- Actors per (region, sector|stage) and per region ('' = no region; dimension '' = all actors;
+-- value '' = actors with at least one value in that dimension),
 -- kept up to date by every upsert/delete, so finalise rebuilds region_profiles from a table the
 -- size of regions x values instead of scanning every actor.
 CREATE TABLE IF NOT EXISTS profile_counts (
@@ -291,12 +297,26 @@ def _replace_changed_trigger(conn: sqlite3.Connection, statement: str) -> None:
         conn.execute(f"DROP TRIGGER [{match[1]}]")
 
 
+def _drop_outdated_derived_tables(conn: sqlite3.Connection) -> None:
+    """Drop region_profiles when it lacks a column of this version, and forget the incremental mark.
+
+    It is derived (finalise rebuilds it in full), and so is profile_counts: a catalogue
+    from before the coverage counts gets both recomputed at its next finalise.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(region_profiles)")}
+    if columns and "actors_with_data" not in columns:
+        conn.execute("DROP TABLE region_profiles")
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'catalogue_state'").fetchone():
+            conn.execute("DELETE FROM catalogue_state WHERE name = 'incremental'")
+
+
 def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits.
 
     bulk=True (a bulk load is in progress, see bulk_begin): tables and FTS tables
     only; the secondary indexes and FTS triggers are left to bulk_finish.
     """
+    _drop_outdated_derived_tables(conn)
     script = TABLES
     if not bulk:
         script += INDEXES

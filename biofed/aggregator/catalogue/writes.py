@@ -12,6 +12,11 @@ from typing import Iterable
 from biofed.aggregator.catalogue.flatten import ACTOR_COLUMNS, OFFER_COLUMNS, PROJECT_COLUMNS, flatten
 
 
+# profile_counts' value for "actors with at least one value in this dimension" (the coverage a
+# specialisation index is computed over); real sector and stage codes are never empty.
+KNOWN = ""
+
+
 def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -59,9 +64,14 @@ def _clear_many(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> dict[
                 key = (region if region is not None else "", "", "")
                 deltas[key] = deltas.get(key, 0) - 1
             for dimension, table, column in (("sector", "actor_sectors", "sector"), ("stage", "actor_value_chain", "stage")):
-                for region, value in conn.execute(
-                        f"SELECT region, {column} FROM {table} WHERE actor_id IN ({amarks})", actors):
+                known = set()  # (actor, region): the actor counted among its region's actors with data
+                for actor_id, region, value in conn.execute(
+                        f"SELECT actor_id, region, {column} FROM {table} WHERE actor_id IN ({amarks})", actors):
                     key = (region if region is not None else "", dimension, value)
+                    deltas[key] = deltas.get(key, 0) - 1
+                    known.add((actor_id, key[0]))
+                for _, region_key in known:
+                    key = (region_key, dimension, KNOWN)
                     deltas[key] = deltas.get(key, 0) - 1
                 conn.execute(f"DELETE FROM {table} WHERE actor_id IN ({amarks})", actors)
             conn.execute(f"DELETE FROM actor_technologies WHERE actor_id IN ({amarks})", actors)
@@ -255,6 +265,9 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
                 for value in flat[6]:
                     stages.append((record_id, value, country, region, actor_type))
                     count((region_key, "stage", value), 1)
+                for dimension, values in (("sector", flat[5]), ("stage", flat[6])):
+                    if values:
+                        count((region_key, dimension, KNOWN), 1)
                 actor_tech.extend((record_id, t) for t in flat[7])
                 continue
             old_region = old[2][6]
@@ -271,8 +284,12 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
                     junction_clear.setdefault(table, []).append(record_id)
                     for _, value, _, was_region, _ in was:
                         count((was_region if was_region is not None else "", dimension, value), -1)
+                    was_region = was[0][3]
+                    count((was_region if was_region is not None else "", dimension, KNOWN), -1)
                 for value in values:
                     count((region_key, dimension, value), 1)
+                if values:
+                    count((region_key, dimension, KNOWN), 1)
                 into.extend(new)
             was = old_actor_tech.get(record_id)
             if was is None or _nocase_unique(flat[7]) != frozenset(t for _, t in was):
