@@ -28,8 +28,10 @@ UPDATE participations SET resolved_by = 'pic', actor_id = (
     SELECT a.id FROM actors a WHERE a.pic = participations.pic ORDER BY a.stale, a.id LIMIT 1)
  WHERE (resolved_by IS NULL OR resolved_by = 'pic') AND pic IS NOT NULL
    AND EXISTS (SELECT 1 FROM actors a WHERE a.pic = participations.pic){scope};
-UPDATE participations SET partner_region = (SELECT a.region FROM actors a WHERE a.id = participations.actor_id)
- WHERE actor_id IS NOT NULL{scope};
+-- the partner's region: its actor's, else the one the project record states (a partner on no node)
+UPDATE participations SET partner_region = coalesce(
+    (SELECT a.region FROM actors a WHERE a.id = participations.actor_id), stated_region)
+ WHERE (actor_id IS NOT NULL OR stated_region IS NOT NULL){scope};
 UPDATE projects SET regions = (
     SELECT count(DISTINCT partner_region) FROM participations WHERE project_id = projects.id){project_scope};
 """

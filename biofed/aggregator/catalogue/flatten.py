@@ -127,7 +127,8 @@ def _flatten_project(record: dict) -> tuple:
     countries = {p.get("country") for p in partners if p.get("country")}
     row = (
         project_id,
-        record.get("title") or project_id,
+        # Shown by a name: the title, else the acronym, else the id; title_stated says which it is.
+        record.get("title") or record.get("acronym") or project_id,
         record.get("acronym"),
         _text(record.get("description")),
         record.get("programme"),
@@ -146,6 +147,7 @@ def _flatten_project(record: dict) -> tuple:
         len(countries),
         None,  # regions: known once partners are resolved (finalise)
         1 if len(countries) > 1 else 0,
+        1 if record.get("title") else 0,
     )
     participations = [
         (
@@ -153,6 +155,7 @@ def _flatten_project(record: dict) -> tuple:
             _eur(p.get("contributionCents")),
             _ror((p.get("identifiers") or {}).get("ror")),
             _pic((p.get("identifiers") or {}).get("pic")),
+            p.get("region"),
         )
         for position, p in enumerate(partners, start=1)
     ]
@@ -190,7 +193,7 @@ ACTOR_COLUMNS = (
 PROJECT_COLUMNS = (
     "id, title, acronym, description, programme, funding_scheme, call, grant_id, start_date, end_date, status, "
     "total_budget_eur, eu_contribution_eur, topics, coordinator_name, coordinator_country, partners, countries, "
-    "regions, cross_border, " + PROVENANCE_COLUMNS
+    "regions, cross_border, title_stated, " + PROVENANCE_COLUMNS
 )
 OFFER_COLUMNS = (
     "id, title, offer_type, provider_id, description, technologies, sectors, value_chain_stages, conditions, "

@@ -117,7 +117,8 @@ CREATE TABLE IF NOT EXISTS projects (
     partners INTEGER,
     countries INTEGER,
     regions INTEGER,
-    cross_border INTEGER,{PROVENANCE}
+    cross_border INTEGER,
+    title_stated INTEGER NOT NULL DEFAULT 1,{PROVENANCE}
 );
 CREATE TABLE IF NOT EXISTS participations (
     project_id TEXT NOT NULL REFERENCES projects(id),
@@ -132,6 +133,7 @@ CREATE TABLE IF NOT EXISTS participations (
     ror TEXT,
     pic TEXT,
     resolved_by TEXT,
+    stated_region TEXT,
     PRIMARY KEY (project_id, position)
 );
 CREATE TABLE IF NOT EXISTS offers (
@@ -310,6 +312,20 @@ def _drop_outdated_derived_tables(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM catalogue_state WHERE name = 'incremental'")
 
 
+# Columns added since catalogues were first written: (table, column, declaration). A catalogue
+# written before gets them empty (their default); its next harvest of a record fills them.
+NEW_COLUMNS = (
+    ("projects", "title_stated", "INTEGER NOT NULL DEFAULT 1"),
+    ("participations", "stated_region", "TEXT"),
+)
+
+
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in NEW_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info([{table}])")}:
+            conn.execute(f"ALTER TABLE [{table}] ADD COLUMN [{column}] {declaration}")
+
+
 def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits.
 
@@ -324,6 +340,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     for statement in _statements(script):
         _replace_changed_trigger(conn, statement)
         conn.execute(statement)
+    _add_new_columns(conn)
     if conn.execute("SELECT count(*) FROM regions").fetchone()[0] == 0:
         # One transaction, not one autocommit (and fsync) per region; inside a caller's transaction, join it.
         own = not conn.in_transaction

@@ -31,7 +31,7 @@ _INSERT_STAGES = "INSERT OR IGNORE INTO actor_value_chain (actor_id, stage, coun
 _INSERT_ACTOR_TECH = "INSERT OR IGNORE INTO actor_technologies (actor_id, technology) VALUES (?, ?)"
 _INSERT_PARTICIPATIONS = (
     "INSERT INTO participations (project_id, position, actor_ref, partner_name, partner_country, role, "
-    "contribution_eur, ror, pic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "contribution_eur, ror, pic, stated_region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_OFFER_TECH = "INSERT OR IGNORE INTO offer_technologies (offer_id, technology) VALUES (?, ?)"
 _CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
 
@@ -107,7 +107,8 @@ _DERIVED = {"Project": {"regions"}}
 _FIRST_SEEN = {kind: names.index("first_seen") for kind, names in _COLUMN_NAMES.items()}
 _COMPARED = {kind: tuple(i for i, c in enumerate(names) if c not in _DERIVED.get(kind, ()))
              for kind, names in _COLUMN_NAMES.items()}
-_PARTICIPATION_COLUMNS = "project_id, position, actor_ref, partner_name, partner_country, role, contribution_eur, ror, pic"
+_PARTICIPATION_COLUMNS = ("project_id, position, actor_ref, partner_name, partner_country, role, contribution_eur, ror, pic, "
+                          "stated_region")
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 

@@ -160,7 +160,7 @@ async def find(datasette, request):
             project_params += [where.upper(), where.upper()]
         projects = await _rows(
             datasette,
-            "SELECT p.id, p.title, p.acronym, p.programme, p.start_date, p.end_date, p.countries"
+            "SELECT p.id, p.title, p.title_stated, p.acronym, p.programme, p.start_date, p.end_date, p.countries"
             " FROM projects_fts f JOIN projects p ON p.rowid = f.rowid"
             f" WHERE projects_fts MATCH escape_fts(?){project_place} ORDER BY f.rank LIMIT {RESULTS + 1}",
             project_params)
@@ -249,7 +249,7 @@ async def actor_page(datasette, request, record_id: str):
         datasette, "SELECT technology FROM actor_technologies WHERE actor_id = ?", [record_id])]
     projects = await _rows(
         datasette,
-        "SELECT p.id, p.title, p.acronym, p.programme, p.start_date, p.end_date, x.role, p.partners"
+        "SELECT p.id, p.title, p.title_stated, p.acronym, p.programme, p.start_date, p.end_date, x.role, p.partners"
         " FROM participations x JOIN projects p ON p.id = x.project_id WHERE x.actor_id = ?"
         f" ORDER BY p.start_date DESC, p.id LIMIT {PROFILE_LIST}", [record_id])
     for project in projects:

@@ -1,0 +1,81 @@
+"""Projects whose source gives no title, and partners on no node: what the catalogue keeps and shows."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from biofed.aggregator import catalogue, state
+from biofed.aggregator.serve import make_datasette
+
+NODE = {"id": "genopole", "name": "Genopole", "country": "FR", "region": "FR10",
+        "base_url": "https://genopole.example", "licence": "CC0-1.0"}
+WHEN = "2026-11-20T09:00:00Z"
+ACTOR = {"id": "genopole/actor/genethon", "type": "Actor", "version": 1, "dateModified": WHEN,
+         "names": [{"value": "Généthon", "preferred": True}], "actorType": "research-institute",
+         "country": "FR", "region": "FR10"}
+UNTITLED = {"id": "genopole/project/h2020-633780", "type": "Project", "version": 1, "dateModified": WHEN,
+            "acronym": "GENTHER", "programme": "H2020",
+            "partners": [{"actor": "genopole/actor/genethon", "name": "Généthon", "country": "FR", "role": "coordinator"},
+                         {"name": "Politechnika Łódzka", "country": "PL", "region": "PL71", "role": "participant"},
+                         {"name": "Somewhere Labs", "country": "ES", "role": "participant"}]}
+TITLED = {**UNTITLED, "id": "genopole/project/titled", "title": "Gene therapy for rare diseases", "partners": []}
+
+
+def build(db_path, records):
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    state.ensure_schema(conn)
+    catalogue.ensure_schema(conn)
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO nodes (id, name, country, region, base_url, licence, status, health) "
+                 "VALUES (?, ?, ?, ?, ?, ?, 'active', 'ok')", tuple(NODE[k] for k in
+                                                                    ("id", "name", "country", "region", "base_url", "licence")))
+    for record in records:
+        catalogue.upsert_record(conn, record, node=NODE, verified_at=WHEN)
+    catalogue.finalise(conn)
+    conn.execute("COMMIT")
+    return conn
+
+
+def test_an_untitled_project_is_named_by_its_acronym_and_says_so(tmp_path):
+    conn = build(tmp_path / "c.db", [ACTOR, UNTITLED, TITLED])
+    rows = dict((row[0], row[1:]) for row in conn.execute("SELECT id, title, acronym, title_stated FROM projects"))
+    assert rows == {UNTITLED["id"]: ("GENTHER", "GENTHER", 0),
+                    TITLED["id"]: ("Gene therapy for rare diseases", "GENTHER", 1)}
+    conn.close()
+    ds = make_datasette(tmp_path / "c.db")
+    page = asyncio.run(ds.client.get("/" + UNTITLED["id"])).text
+    assert "<h1>GENTHER (no title in the source)</h1>" in page
+    assert "<h1>GENTHER: Gene therapy for rare diseases</h1>" in asyncio.run(ds.client.get("/" + TITLED["id"])).text
+
+
+def test_a_partner_on_no_node_keeps_the_region_its_project_states(tmp_path):
+    conn = build(tmp_path / "c.db", [ACTOR, UNTITLED])
+    partners = conn.execute("SELECT partner_name, actor_id, stated_region, partner_region FROM participations "
+                            "ORDER BY position").fetchall()
+    assert partners == [("Généthon", "genopole/actor/genethon", None, "FR10"),  # the actor's region
+                        ("Politechnika Łódzka", None, "PL71", "PL71"),       # stated, no actor
+                        ("Somewhere Labs", None, None, None)]
+    assert conn.execute("SELECT regions FROM projects WHERE id = ?", (UNTITLED["id"],)).fetchone() == (2,)
+    # The actor goes: its partner falls back to what the project states (here nothing), incrementally.
+    conn.execute("BEGIN")
+    catalogue.delete_record(conn, ACTOR["id"])
+    catalogue.finalise(conn)
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT actor_id, partner_region FROM participations WHERE position = 1").fetchone() == (None, None)
+    conn.close()
+
+
+def test_an_older_catalogue_gets_the_new_columns(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE projects (id TEXT PRIMARY KEY, title TEXT NOT NULL)")
+    conn.execute("CREATE TABLE participations (project_id TEXT NOT NULL, position INTEGER NOT NULL, "
+                 "PRIMARY KEY (project_id, position))")
+    conn.execute("INSERT INTO projects VALUES ('n/project/p', 'A title')")
+    added = {column for table, column, _ in catalogue.tables.NEW_COLUMNS}
+    catalogue.tables._add_new_columns(conn)
+    columns = {row[1] for table in ("projects", "participations") for row in conn.execute(f"PRAGMA table_info({table})")}
+    assert added <= columns
+    # a project written before says nothing about its title: it keeps being shown as titled
+    assert conn.execute("SELECT title_stated FROM projects").fetchone() == (1,)
+    catalogue.tables._add_new_columns(conn)  # idempotent
