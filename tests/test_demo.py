@@ -190,15 +190,17 @@ def test_sector_and_stage_questions_answer_in_five_of_six_regions(demo):
 
 
 def test_untitled_projects_are_not_titled_by_their_acronym(demo):
-    """The shipped H2020 extract has no titles: the records have none (the acronym is kept as the acronym)."""
+    """The shipped H2020 extract has no titles: the records have none (the acronym is kept as the acronym),
+    and the catalogue says so (title_stated 0), so its pages show "no title in the source"."""
     directory, _, _ = demo
     db = directory / "catalogue-public.db"
-    rows = query(db, "SELECT p.id, p.title, p.acronym, r.signed_json FROM projects p JOIN records r ON r.id = p.id")
+    rows = query(db, "SELECT p.id, p.title, p.acronym, p.title_stated, r.signed_json FROM projects p "
+                     "JOIN records r ON r.id = p.id")
     assert len(rows) == 54
-    for project_id, title, acronym, signed in rows:
+    for project_id, title, acronym, title_stated, signed in rows:
         record = json.loads(signed)
         assert "title" not in record and record["acronym"] == acronym
-        assert title != acronym, project_id
+        assert title_stated == 0 and title == acronym, project_id
 
 
 def test_partners_in_demo_regions_resolve_to_their_nodes_actor(demo):

@@ -1,4 +1,5 @@
-"""Projects whose source gives no title, and partners on no node: what the catalogue keeps and shows."""
+"""What the catalogue keeps and shows of what a source leaves out or a rule derived: projects with no title,
+partners on no node, sectors and stages derived from evidence."""
 
 from __future__ import annotations
 
@@ -71,11 +72,35 @@ def test_an_older_catalogue_gets_the_new_columns(tmp_path):
     conn.execute("CREATE TABLE projects (id TEXT PRIMARY KEY, title TEXT NOT NULL)")
     conn.execute("CREATE TABLE participations (project_id TEXT NOT NULL, position INTEGER NOT NULL, "
                  "PRIMARY KEY (project_id, position))")
+    conn.execute("CREATE TABLE actors (id TEXT PRIMARY KEY)")
     conn.execute("INSERT INTO projects VALUES ('n/project/p', 'A title')")
     added = {column for table, column, _ in catalogue.tables.NEW_COLUMNS}
     catalogue.tables._add_new_columns(conn)
-    columns = {row[1] for table in ("projects", "participations") for row in conn.execute(f"PRAGMA table_info({table})")}
+    columns = {row[1] for table in ("projects", "participations", "actors") for row in conn.execute(f"PRAGMA table_info({table})")}
     assert added <= columns
     # a project written before says nothing about its title: it keeps being shown as titled
     assert conn.execute("SELECT title_stated FROM projects").fetchone() == (1,)
     catalogue.tables._add_new_columns(conn)  # idempotent
+
+
+DERIVED = {**ACTOR, "id": "genopole/actor/derived", "sectors": ["diagnostics", "digital-health"],
+           "valueChainStages": ["research-development"],
+           "sources": [{"name": "CORDIS", "derived": {"fields": ["sectors", "valueChainStages"],
+                                                     "evidence": "CORDIS projects", "count": 4}}]}
+DECLARED = {**ACTOR, "id": "genopole/actor/declared", "sectors": ["diagnostics"],
+            "sources": [{"name": "Member sheet"}]}
+
+
+def test_sectors_and_stages_say_whether_they_were_declared_or_derived(tmp_path):
+    conn = build(tmp_path / "c.db", [ACTOR, DERIVED, DECLARED])
+    rows = {row[0]: row[1:] for row in conn.execute("SELECT id, sectors_basis, stages_basis, derivation FROM actors")}
+    assert rows == {ACTOR["id"]: (None, None, None),
+                    DERIVED["id"]: ("derived", "derived", "sectors and value-chain stages derived from 4 CORDIS projects"),
+                    DECLARED["id"]: ("declared", None, None)}
+    conn.close()
+    ds = make_datasette(tmp_path / "c.db")
+    page = asyncio.run(ds.client.get("/" + DERIVED["id"])).text
+    assert "sectors and value-chain stages derived from 4 CORDIS projects" in page and "(derived)" in page
+    assert "(derived)" not in asyncio.run(ds.client.get("/" + DECLARED["id"])).text
+    declared = asyncio.run(ds.client.get("/catalogue/actors.json?sectors_basis=declared&_shape=array")).json()
+    assert [row["id"] for row in declared] == [DECLARED["id"]]

@@ -72,6 +72,31 @@ def flatten(record: dict):
     return None
 
 
+# How the record's fields are named when a derivation is read out ("sectors and value-chain stages").
+_FIELD_NAMES = {"sectors": "sectors", "valueChainStages": "value-chain stages", "technologies": "technologies"}
+
+
+def _bases(record: dict, sectors: list, stages: list) -> tuple:
+    """(sectors_basis, stages_basis, derivation): 'declared' or 'derived' per dimension (None without values),
+    and what a source says it derived, read out: "sectors and value-chain stages derived from 4 CORDIS projects"."""
+    derived_fields, readings = set(), []
+    for source in record.get("sources") or []:
+        derived = source.get("derived") if isinstance(source, dict) else None
+        if not isinstance(derived, dict) or not derived.get("fields"):
+            continue
+        fields = [f for f in derived["fields"] if isinstance(f, str)]
+        derived_fields.update(fields)
+        named = [_FIELD_NAMES.get(f, f) for f in fields]
+        what = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        count, evidence = derived.get("count"), derived.get("evidence") or source.get("name") or "its source"
+        readings.append(f"{what} derived from {count} {evidence}" if count else f"{what} derived from {evidence}")
+
+    def basis(field: str, values: list) -> str | None:
+        return None if not values else "derived" if field in derived_fields else "declared"
+
+    return basis("sectors", sectors), basis("valueChainStages", stages), "; ".join(readings) or None
+
+
 def _flatten_actor(record: dict) -> tuple:
     actor_id = record["id"]
     names = record.get("names") or []
@@ -115,6 +140,7 @@ def _flatten_actor(record: dict) -> tuple:
         record.get("sizeClass"),
         record.get("foundingYear"),
         record.get("status") or "active",
+        *_bases(record, sectors, stages),
     )
     return ("Actor", actor_id, record.get("version"), record.get("dateModified"), row,
             _unique(sectors), _unique(stages), technologies)
@@ -188,7 +214,8 @@ def _flatten_offer(record: dict) -> tuple:
 ACTOR_COLUMNS = (
     "id, name, other_names, acronym, actor_type, country, region, region_name, city, latitude, longitude, "
     "geo_precision, website, email, description, sectors, value_chain_stages, technologies, services, "
-    "ror, pic, wikidata, size_class, founding_year, status, " + PROVENANCE_COLUMNS
+    "ror, pic, wikidata, size_class, founding_year, status, sectors_basis, stages_basis, derivation, "
+    + PROVENANCE_COLUMNS
 )
 PROJECT_COLUMNS = (
     "id, title, acronym, description, programme, funding_scheme, call, grant_id, start_date, end_date, status, "

@@ -74,7 +74,10 @@ CREATE TABLE IF NOT EXISTS actors (
     wikidata TEXT,
     size_class TEXT,
     founding_year INTEGER,
-    status TEXT,{PROVENANCE}
+    status TEXT,
+    sectors_basis TEXT,
+    stages_basis TEXT,
+    derivation TEXT,{PROVENANCE}
 );
 CREATE TABLE IF NOT EXISTS actor_sectors (
     actor_id TEXT NOT NULL REFERENCES actors(id),
@@ -317,6 +320,9 @@ def _drop_outdated_derived_tables(conn: sqlite3.Connection) -> None:
 NEW_COLUMNS = (
     ("projects", "title_stated", "INTEGER NOT NULL DEFAULT 1"),
     ("participations", "stated_region", "TEXT"),
+    ("actors", "sectors_basis", "TEXT"),
+    ("actors", "stages_basis", "TEXT"),
+    ("actors", "derivation", "TEXT"),
 )
 
 
