@@ -36,9 +36,8 @@ from anyascii import anyascii
 
 from biofed.node.importers.identity import website_domain
 from biofed.node.importers.regions import repair_mojibake
+from biofed.schema.identifiers import IDENTIFIERS, normalised_identifier
 
-# Identifiers that name one organisation, strongest first.
-IDENTIFIERS = ("ror", "pic", "vat", "lei", "wikidata", "grid", "isni")
 # Words of a legal form, dropped from names before comparing (after dots are removed: `S.A.` -> `sa`).
 LEGAL_FORMS = frozenset("""
     gmbh ggmbh mbh ag kg kgaa ohg ug haftungsbeschrankt ev eg
@@ -51,20 +50,6 @@ LEGAL_FORMS = frozenset("""
 _TYPE_FAMILY = {"sme": "company", "large-company": "company", "company": "company"}
 # Fields the node sets when it signs: not part of merged content.
 _SIGNED_FIELDS = ("version", "dateModified", "proof")
-
-
-def normalised_identifier(kind: str, value) -> str | None:
-    """An identifier as compared: ROR as its lower-case suffix, VAT/LEI/Wikidata/ISNI upper case without spaces."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if kind == "ror":
-        return text.lower().rstrip("/").rsplit("/", 1)[-1] or None
-    if kind == "grid":
-        return text.lower()
-    if kind == "wikidata":
-        return text.upper().rsplit("/", 1)[-1]
-    return re.sub(r"[^0-9A-Za-z]", "", text).upper() or None
 
 
 def identifier_keys(content: dict) -> dict[str, str]:
