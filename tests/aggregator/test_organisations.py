@@ -92,7 +92,7 @@ def test_capitals_and_ror_spellings_of_one_identifier_group():
     conn = new_catalogue()
     harvest(conn, [actor("alpha/actor/a", "UNIVERSITAET ULM", identifiers={"ror": "https://ror.org/032000t02"}),
                    actor("beta/actor/b", "Universität Ulm", identifiers={"ror": "https://ror.org/032000T02/"}),
-                   actor("gamma/actor/c", "Ulm University", identifiers={"vat": "de 811 279 546"}),
+                   actor("gamma/actor/c", "Ulm University", identifiers={"vat": "DE811279546"}),
                    actor("beta/actor/d", "Universität Ulm (Verwaltung)", identifiers={"vat": "DE811279546",
                                                                                       "wikidata": "Q153978"})])
     assert groups(conn) == {frozenset({"alpha/actor/a", "beta/actor/b"}), frozenset({"gamma/actor/c", "beta/actor/d"})}
