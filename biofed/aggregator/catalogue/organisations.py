@@ -264,6 +264,8 @@ def _split(value: str | None) -> list[str]:
 
 def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[str, set], deltas: dict) -> None:
     """Insert the organisations of these groups, their records, disagreements, junction rows and counts."""
+    _write_singles(conn, [ids[0] for ids in groups.values() if len(ids) == 1], deltas)
+    groups = {o: ids for o, ids in groups.items() if len(ids) > 1}
     members = [a for ids in groups.values() for a in ids]
     actors = {row[0]: row for row in _in(conn, f"SELECT {_ACTOR_FIELDS} FROM actors WHERE id IN ({{marks}})",
                                          members)}
@@ -272,12 +274,19 @@ def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[st
         rows = [actors[a] for a in ids]
         first = actors[organisation_id]
         country, region, actor_type = first[3], first[4], first[2]
-        union = {column: sorted({v for row in rows for v in _split(row[7 + n])}) for n, column in enumerate(_LISTS)}
-        all_keys = [k for a in ids for k in keys.get(a, ())]
-        ident = {}
-        for kind in STRONG:
-            values = sorted({k.split(":", 1)[1] for k in all_keys if k.startswith(kind + ":")})
-            ident[kind] = ", ".join(values) or None
+        if len(ids) == 1:  # most organisations: the record's own values, in its order
+            union = {column: _split(first[7 + n]) for n, column in enumerate(_LISTS)}
+        else:
+            union = {column: sorted({v for row in rows for v in _split(row[7 + n])}) for n, column in enumerate(_LISTS)}
+        ident = dict.fromkeys(STRONG)
+        found: dict[str, set] = {}
+        for a in ids:
+            for k in keys.get(a, ()):
+                kind, _, value = k.partition(":")
+                if kind in ident:
+                    found.setdefault(kind, set()).add(value)
+        for kind, values in found.items():
+            ident[kind] = ", ".join(sorted(values))
         differing = []
         if len(ids) > 1:
             for column in COMPARED:
@@ -288,7 +297,8 @@ def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[st
                     disagreements += [(organisation_id, column, row[0], row[12], value) for row, value in zip(rows, shown)]
         node_ids = sorted({row[12] for row in rows if row[12]})
         organisations.append((organisation_id, first[1], actor_type, country, region, first[5], first[6],
-                              ", ".join(union["sectors"]) or None, ", ".join(union["value_chain_stages"]) or None,
+                              first[7] if len(ids) == 1 else ", ".join(union["sectors"]) or None,
+                              first[8] if len(ids) == 1 else ", ".join(union["value_chain_stages"]) or None,
                               ident["ror"], ident["pic"], ident["vat"], ident["wikidata"], len(ids), len(node_ids),
                               ", ".join(node_ids) or None, ", ".join(differing) or None))
         region_key = region or ""
@@ -321,6 +331,40 @@ def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[st
                      " VALUES (?, ?, ?, ?, ?)", sectors)
     conn.executemany("INSERT INTO organisation_value_chain (organisation_id, stage, country, region, actor_type)"
                      " VALUES (?, ?, ?, ?, ?)", stages)
+
+
+def _ident(kind: str) -> str:
+    """The value of an actor's `kind` key (an actor has at most one of each kind)."""
+    return (f"(SELECT substr(k.key, {len(kind) + 2}) FROM organisation_keys k WHERE k.actor_id = a.id"
+            f" AND k.key >= '{kind}:' AND k.key < '{kind};')")
+
+
+def _write_singles(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> None:
+    """Organisations of one record (most of them), set-based: the record's own values."""
+    if not ids:
+        return
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS organisation_single (id TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.organisation_single")
+    conn.executemany("INSERT INTO temp.organisation_single (id) VALUES (?)", [(i,) for i in ids])
+    single = "temp.organisation_single o JOIN actors a ON a.id = o.id"
+    conn.execute("INSERT INTO organisations (id, name, actor_type, country, region, region_name, city, sectors,"
+                 " value_chain_stages, ror, pic, vat, wikidata, records, nodes, node_ids, disagreements)"
+                 " SELECT a.id, a.name, a.actor_type, a.country, a.region, a.region_name, a.city, a.sectors,"
+                 f" a.value_chain_stages, {_ident('ror')}, {_ident('pic')}, {_ident('vat')}, {_ident('wikidata')},"
+                 f" 1, a.node_id IS NOT NULL, a.node_id, NULL FROM {single} ORDER BY a.id")
+    conn.execute("INSERT INTO organisation_records (actor_id, organisation_id, node_id, shared_keys)"
+                 f" SELECT a.id, a.id, a.node_id, NULL FROM {single} ORDER BY a.id")
+    for table, column, dimension, source in (("organisation_sectors", "sector", "sector", "actor_sectors"),
+                                             ("organisation_value_chain", "stage", "stage", "actor_value_chain")):
+        conn.execute(f"INSERT INTO {table} (organisation_id, {column}, country, region, actor_type)"
+                     f" SELECT s.actor_id, s.{column}, a.country, a.region, a.actor_type FROM {single}"
+                     f" JOIN {source} s ON s.actor_id = a.id")
+        for region, value, n in conn.execute(f"SELECT coalesce(a.region, ''), s.{column}, count(*) FROM {single}"
+                                             f" JOIN {source} s ON s.actor_id = a.id GROUP BY 1, 2"):
+            deltas[(region, dimension, value)] = deltas.get((region, dimension, value), 0) + n
+    for region, n in conn.execute(f"SELECT coalesce(a.region, ''), count(*) FROM {single} GROUP BY 1"):
+        deltas[(region, "", "")] = deltas.get((region, "", ""), 0) + n
+    conn.execute("DELETE FROM temp.organisation_single")
 
 
 def _apply(conn: sqlite3.Connection, deltas: dict) -> None:
