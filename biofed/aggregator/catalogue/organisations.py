@@ -346,21 +346,22 @@ def _write_singles(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> No
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS organisation_single (id TEXT PRIMARY KEY) WITHOUT ROWID")
     conn.execute("DELETE FROM temp.organisation_single")
     conn.executemany("INSERT INTO temp.organisation_single (id) VALUES (?)", [(i,) for i in ids])
-    single = "temp.organisation_single o JOIN actors a ON a.id = o.id"
+    # CROSS JOIN: SQLite keeps the listed order, so the few ids drive the lookups (never a scan of all actors)
+    single = "temp.organisation_single o CROSS JOIN actors a ON a.id = o.id"
     conn.execute("INSERT INTO organisations (id, name, actor_type, country, region, region_name, city, sectors,"
                  " value_chain_stages, ror, pic, vat, wikidata, records, nodes, node_ids, disagreements)"
                  " SELECT a.id, a.name, a.actor_type, a.country, a.region, a.region_name, a.city, a.sectors,"
                  f" a.value_chain_stages, {_ident('ror')}, {_ident('pic')}, {_ident('vat')}, {_ident('wikidata')},"
-                 f" 1, a.node_id IS NOT NULL, a.node_id, NULL FROM {single} ORDER BY a.id")
+                 f" 1, a.node_id IS NOT NULL, a.node_id, NULL FROM {single}")
     conn.execute("INSERT INTO organisation_records (actor_id, organisation_id, node_id, shared_keys)"
-                 f" SELECT a.id, a.id, a.node_id, NULL FROM {single} ORDER BY a.id")
+                 f" SELECT a.id, a.id, a.node_id, NULL FROM {single}")
     for table, column, dimension, source in (("organisation_sectors", "sector", "sector", "actor_sectors"),
                                              ("organisation_value_chain", "stage", "stage", "actor_value_chain")):
         conn.execute(f"INSERT INTO {table} (organisation_id, {column}, country, region, actor_type)"
                      f" SELECT s.actor_id, s.{column}, a.country, a.region, a.actor_type FROM {single}"
-                     f" JOIN {source} s ON s.actor_id = a.id")
+                     f" CROSS JOIN {source} s ON s.actor_id = a.id")
         for region, value, n in conn.execute(f"SELECT coalesce(a.region, ''), s.{column}, count(*) FROM {single}"
-                                             f" JOIN {source} s ON s.actor_id = a.id GROUP BY 1, 2"):
+                                             f" CROSS JOIN {source} s ON s.actor_id = a.id GROUP BY 1, 2"):
             deltas[(region, dimension, value)] = deltas.get((region, dimension, value), 0) + n
     for region, n in conn.execute(f"SELECT coalesce(a.region, ''), count(*) FROM {single} GROUP BY 1"):
         deltas[(region, "", "")] = deltas.get((region, "", ""), 0) + n
