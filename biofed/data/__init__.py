@@ -61,9 +61,27 @@ def node_for_region(region: str | None) -> str | None:
 
 
 def actor_id_for(org) -> str | None:
-    """Record id of a CORDIS organisation's Actor on its demo node, or None outside the demo regions."""
+    """Record id of a CORDIS organisation's Actor on its demo node, or None outside the demo regions
+    (the id of the record it was merged into when ROR describes the same organisation)."""
     node_id = node_for_region(org.region)
-    return f"{node_id}/actor/{org.local_id}" if node_id else None
+    if not node_id:
+        return None
+    record_id = f"{node_id}/actor/{org.local_id}"
+    return _merged_ids(node_id).get(record_id, record_id)
+
+
+@functools.cache
+def _merged_ids(node_id: str) -> dict[str, str]:
+    """id of an Actor row -> id of the record it is merged into on that node (see demo_rows)."""
+    from biofed.node.importers import read_rows
+    from biofed.node.importers.matching import merge_actors
+
+    node = partition()[node_id]["node"]
+    contents = [row.content for spec in partition()[node_id]["imports"] if spec["format"] in ("ror", "cordis")
+                for row in read_rows(spec["path"], format=spec["format"], node_id=node_id, node_region=node["region"],
+                                     **{**spec["options"], "kind": "actor"})
+                if row.content is not None and not row.errors and row.content.get("type") == "Actor"]
+    return merge_actors(contents).aliases
 
 
 def partition() -> dict[str, dict]:
@@ -91,7 +109,14 @@ def partition() -> dict[str, dict]:
 
 
 def demo_rows(node_id: str) -> Iterator:
-    """Every ImportRow of one demo node, ROR actors first, then CORDIS actors and projects."""
+    """Every ImportRow of one demo node, ROR actors first, then CORDIS actors and projects; the ROR and CORDIS
+    descriptions of one organisation merged into one Actor (biofed.node.importers.matching)."""
+    from biofed.node.importers.matching import merge_import_rows
+
+    yield from merge_import_rows(_rows(node_id))
+
+
+def _rows(node_id: str) -> Iterator:
     from biofed.node.importers import read_rows
 
     parts = partition()

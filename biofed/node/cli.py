@@ -169,6 +169,10 @@ def import_(directory, file, kind, fmt, sync, allow_mass_delete, within, scope, 
                     out.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
         _print_rejects(rejected)
         _print_warnings(outcome.warnings)
+        for source, message in outcome.merged[:SHOWN_REJECTS]:
+            click.echo(_printable(f"{source}: merged: {message}"), err=True)
+        if len(outcome.merged) > SHOWN_REJECTS:
+            click.echo(f"... and {len(outcome.merged) - SHOWN_REJECTS} more merged", err=True)
         invalid = len(rejected) - (1 if outcome.file_errors else 0)
         if outcome.file_errors:
             raise BiofedError(f"{file.name}: the file or its header has {outcome.file_errors} error(s) (above) and "
@@ -273,6 +277,33 @@ def revoke_key(directory, kid, compromised_since):
         node_.revoke_key(kid, compromised_since)
         current = node_.signing_key.kid
     click.echo(f"Revoked key {kid}; current key is {current}. Tell the registry.", err=True)
+
+
+@node.command()
+@directory_argument
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line instead of text.")
+def duplicates(directory, as_json):
+    """List published Actor records that look like one organisation, with the evidence.
+
+    Evidence, strongest first: a shared identifier (ROR, PIC, VAT, LEI,
+    Wikidata, GRID, ISNI), the same website domain, the same normalised name
+    in the same city (docs/importing.md). A pair that shares one identifier
+    but differs in another is listed with the conflict. Nothing is changed.
+    """
+    from biofed.node.importers.matching import likely_duplicates
+    from biofed.node.published import PublishedRecords
+
+    with _open(directory) as node_:
+        found = likely_duplicates(PublishedRecords(node_).records("Actor"))
+    for pair in found:
+        evidence = pair.evidence
+        if as_json:
+            click.echo(json.dumps({"first": pair.first, "second": pair.second, "level": evidence.level,
+                                   "evidence": evidence.reason, "conflict": evidence.conflict or None},
+                                  ensure_ascii=False))
+        else:
+            click.echo(_printable(f"{pair.first}\t{pair.second}\t{evidence.level}\t{evidence}"))
+    click.echo(f"{len(found)} likely duplicate pair(s)", err=True)
 
 
 @node.command()

@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from biofed.node.importers import RowError
+from biofed.node.importers.matching import merge_actors
 from biofed.node.published import PublishedRecords
 from biofed.node.store import ImportRejected, ImportResult, Node, Rejected
 
@@ -45,6 +47,7 @@ class ImportOutcome:
     mass_delete: list[MassDelete] = field(default_factory=list)  # refused: over MASS_DELETE_SHARE of a type
     sync_skipped: str = ""  # why a sync deleted nothing
     written: bool = False  # False when nothing was committed (dry run or refused)
+    merged: list[tuple[str, str]] = field(default_factory=list)  # (source, what it was merged into and why)
 
 
 def _reject(index: int, source: str, record_id, errors) -> Rejected:
@@ -82,6 +85,14 @@ def import_rows(node: Node, rows: Iterable, *, skip_invalid: bool = False, dry_r
     published = PublishedRecords(node)
     contents = [published.resolve(content) if is_derived else content
                 for content, is_derived in zip(contents, derived)]
+    if any(content.get("type") == "Actor" and content.get("sources") for content in contents):
+        # one organisation seen by two sources (ROR and CORDIS) becomes one record (importers/matching.py)
+        merged = merge_actors(contents, published=published.records("Actor"), batch_sources=sources)
+        outcome.merged = [(sources[i], message) for i, message in merged.merged]
+        outcome.warnings += [(sources[i], RowError("", message)) for i, message in merged.reported]
+        sources = [" + ".join(sources[i] for i in group) for group in merged.groups]
+        positions = [positions[group[0]] for group in merged.groups]
+        contents = merged.contents
     contents, sources, positions, duplicates = _without_duplicates(contents, sources, positions)
     reader_rejects += duplicates
 

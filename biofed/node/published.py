@@ -59,6 +59,12 @@ class PublishedRecords:
             self._index[record_type] = index
         return self._index[record_type]
 
+    def records(self, record_type: str) -> list[dict]:
+        """The live records of a type, as signed."""
+        ids = self.live_ids(record_type)
+        return [orjson.loads(signed) for record_id, signed in self._node.conn.execute(
+            "SELECT id, signed FROM records WHERE deleted = 0 AND type = ?", (record_type,)) if record_id in ids]
+
     def _conflicts(self, record_id: str, row_keys: dict[str, str]) -> bool:
         theirs = self._keys.get(record_id, {})
         return any(k in theirs and k in row_keys and theirs[k] != row_keys[k] for k in _CONFLICTING)

@@ -82,13 +82,14 @@ for issue in validate_record(record, signed=False):
 `rule` is the JSON Schema keyword that failed (`required`, `format`, `enum`,
 `pattern`, `type`, `additionalProperties`, `maxContains`, ...), `profile` for a
 strict-profile violation, or one of the checks JSON Schema cannot express:
-`dateOrder` (`endDate` before `startDate`) and `regionCountry` (a `region`
-outside the record's `country`).
+`dateOrder` (`endDate` before `startDate`), `regionCountry` (a `region`
+outside the record's `country`) and `sameAsOtherNode` (an Actor's `sameAs`
+naming a record of its own node).
 
 ### With other validators
 
 The files validate signed records (with `version`, `dateModified` and
-`proof`); the strict profile, `dateOrder` and `regionCountry` are checked by
+`proof`); the strict profile, `dateOrder`, `regionCountry` and `sameAsOtherNode` are checked by
 `biofed validate` only. Load all nine files, since records refer to
 `common.json`. Python, with `jsonschema` (install `rfc3339-validator` and
 `rfc3986-validator` too, or it skips the `date-time` and `uri` formats):
@@ -114,9 +115,29 @@ import addFormats from "ajv-formats";
 const ajv = new Ajv2020({{strict: true, allErrors: true}});
 addFormats(ajv);
 for (const schema of schemas) ajv.addSchema(schema);  // the nine parsed files
-const validate = ajv.getSchema("https://biofed.eu/schema/1.0/actor.json");
+const validate = ajv.getSchema("https://biofed.eu/schema/{SCHEMA_VERSION}/actor.json");
 if (!validate(record)) console.log(validate.errors);
 ```
+
+## Versions
+
+Version {SCHEMA_VERSION} only adds optional fields to 1.0 (Actor `sameAs`): every
+1.0 record is a valid {SCHEMA_VERSION} record, and a node's descriptor lists both in
+`schemaVersions`. Records do not name their version; the `$id`s carry it.
+
+## One organisation, several records
+
+Each node signs its own records, so one organisation may be described by
+several: a university in ROR and in CORDIS (merged into one record by the
+node's importers, see [importing.md](importing.md)), a company that is a
+member of two clusters (one record on each node). The catalogue groups them
+into one **organisation** ([catalogue.md](catalogue.md)) when they share a
+strong identifier -- `identifiers.ror`, `pic`, `vat` or `wikidata`, compared
+normalised (case, spaces, the `https://ror.org/` prefix) -- or when one names
+the other in `sameAs` (the record ids of Actors on other nodes that describe
+the same organisation). `lei`, `grid` and `isni` help a node match its own
+sources; a website domain never groups records (a university and its hospital
+may share one).
 """
 
 

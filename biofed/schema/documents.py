@@ -16,8 +16,10 @@ from pathlib import Path
 
 from biofed.errors import BiofedError
 
-SCHEMA_VERSION = "1.0"
-SCHEMA_VERSIONS = (SCHEMA_VERSION,)
+SCHEMA_VERSION = "1.1"
+# Every version a record may be written in: 1.1 only adds optional fields (Actor `sameAs`), so a 1.0 record
+# is a valid 1.1 record and a node reads and serves both.
+SCHEMA_VERSIONS = ("1.0", SCHEMA_VERSION)
 BASE_URI = f"https://biofed.eu/schema/{SCHEMA_VERSION}/"
 SCHEMAS_DIR = Path(__file__).parent / "schemas"
 

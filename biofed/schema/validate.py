@@ -285,7 +285,20 @@ def _semantic_issues(record: dict) -> list[ValidationIssue]:
         if nuts_country(region) != country and region in _nuts_codes() and country in _country_codes():
             issues.append(ValidationIssue("/region", "regionCountry",
                                           f"region {region!r} is not in country {country!r}"))
+    for n, other in _same_node_ids(record):
+        issues.append(ValidationIssue(f"/sameAs/{n}", "sameAsOtherNode",
+                                      f"{other!r} is a record of this record's own node: one organisation is one "
+                                      "record per node (merge them); sameAs names records on other nodes"))
     return issues
+
+
+def _same_node_ids(record: dict) -> list[tuple[int, str]]:
+    """(position, id) of the `sameAs` ids on the record's own node (or the record itself)."""
+    same, record_id = record.get("sameAs"), record.get("id")
+    if not isinstance(same, list) or not isinstance(record_id, str):
+        return []
+    node = record_id.split("/", 1)[0] + "/"
+    return [(n, other) for n, other in enumerate(same) if isinstance(other, str) and other.startswith(node)]
 
 
 @functools.cache
@@ -303,7 +316,9 @@ def _semantic_ok(record: dict) -> bool:
     if start is not None and end is not None and end < start:
         return False
     region = record.get("region")
-    return region is None or nuts_country(region) == record.get("country")
+    if region is not None and nuts_country(region) != record.get("country"):
+        return False
+    return not _same_node_ids(record)
 
 
 # --- public API

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from biofed.aggregator.catalogue import organisations
 from biofed.aggregator.catalogue.tables import FTS_COLUMNS, _statements
 
 
@@ -130,6 +131,7 @@ def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA
         conn.execute(statement)
     if incremental:
         conn.execute("DROP TABLE temp.finalise_scope")
+    organisations.finalise(conn, incremental=incremental)
     conn.execute("DELETE FROM finalise_touched")
     # Records changed since the planner statistics were gathered.
     row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from biofed.aggregator.catalogue.organisations import organisation_keys
 from biofed.aggregator.catalogue.regions import _float, _regions
 
 def _text(language_map: Any, prefer: str | None = None) -> str | None:
@@ -143,7 +144,7 @@ def _flatten_actor(record: dict) -> tuple:
         *_bases(record, sectors, stages),
     )
     return ("Actor", actor_id, record.get("version"), record.get("dateModified"), row,
-            _unique(sectors), _unique(stages), technologies)
+            _unique(sectors), _unique(stages), technologies, organisation_keys(record))
 
 
 def _flatten_project(record: dict) -> tuple:

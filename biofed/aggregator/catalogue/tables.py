@@ -13,6 +13,7 @@ import re
 import sqlite3
 from typing import Iterable
 
+from biofed.aggregator.catalogue import organisations
 from biofed.aggregator.catalogue.regions import _regions
 
 # The full-text tables use sqlite-utils' layout (external content + triggers,
@@ -339,7 +340,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     only; the secondary indexes and FTS triggers are left to bulk_finish.
     """
     _drop_outdated_derived_tables(conn)
-    script = TABLES
+    script = TABLES + organisations.TABLES
     if not bulk:
         script += INDEXES
     script += "".join(_fts_sql(t, c, triggers=not bulk) for t, c in FTS_COLUMNS.items())

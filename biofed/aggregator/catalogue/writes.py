@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+from biofed.aggregator.catalogue import organisations
 from biofed.aggregator.catalogue.flatten import ACTOR_COLUMNS, OFFER_COLUMNS, PROJECT_COLUMNS, flatten
 
 
@@ -75,6 +76,7 @@ def _clear_many(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> dict[
                     deltas[key] = deltas.get(key, 0) - 1
                 conn.execute(f"DELETE FROM {table} WHERE actor_id IN ({amarks})", actors)
             conn.execute(f"DELETE FROM actor_technologies WHERE actor_id IN ({amarks})", actors)
+            organisations.clear_keys(conn, actors)
         if "projects" in found:
             pmarks = ",".join("?" * len(found["projects"]))
             conn.execute(f"DELETE FROM participations WHERE project_id IN ({pmarks})", found["projects"])
@@ -322,6 +324,7 @@ def upsert_flat(conn: sqlite3.Connection, flats: list, *, node: dict, verified_a
                         (_INSERT_PARTICIPATIONS, participations), (_INSERT_OFFER_TECH, offer_tech)):
         if values:
             conn.executemany(sql, values)
+    organisations.write_keys(conn, [f for f in flats if f[0] == "Actor"], held_actors)
     _apply_deltas(conn, deltas)
     if staged:  # a bulk load ends with a full finalise (bulk_begin forgot 'incremental'): nothing to track
         _touch(conn, ids)

@@ -45,6 +45,7 @@ class ImportRow:
     warnings: list[RowError] = field(default_factory=list)  # values converted, not refused (a date as a year)
     whole_file: bool = False  # the errors are about the file or its header, not one record
     derived_id: bool = False  # no id given: derived, so the node may match it to a record published earlier
+    merged: list[str] = field(default_factory=list)  # other rows merged into this one (same organisation), and why
 
     @property
     def ok(self) -> bool:
