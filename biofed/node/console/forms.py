@@ -14,6 +14,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
 import orjson
 
@@ -247,13 +248,13 @@ def _set(content: dict, path: tuple[str, ...], value) -> None:
 
 
 def read_form(record_type: str, form: FormData, *, node_id: str, current: dict | None,
-              actors: dict[str, dict] | None = None) -> tuple[dict, dict[str, list[str]]]:
+              actor: Callable[[str], dict | None] = lambda actor_id: None) -> tuple[dict, dict[str, list[str]]]:
     """(record content, {field: [problems]}) from a submitted form.
 
     Problems found here are values that cannot be read at all (a latitude that is not a
     number); everything else is left to the data standard's validation, as for the API.
     `current` is the record's current content (an edit): fields the form does not show are
-    kept. `actors`: this node's actors by id, to fill in a partner picked from them.
+    kept. `actor`: {name, country} of one of this node's actors, to fill in a partner picked from them.
     """
     kind = KIND_OF_TYPE[record_type]
     errors: dict[str, list[str]] = {}
@@ -303,7 +304,7 @@ def read_form(record_type: str, form: FormData, *, node_id: str, current: dict |
                         texts[lang] = text
                 _set(content, (f.key,), texts)
             elif f.kind == "partners":
-                partners = _partners(form, node_id, actors or {}, problem)
+                partners = _partners(form, node_id, actor, problem)
                 _set(content, ("partners",), partners)
             elif f.kind == "checkboxes":
                 _set(content, f.path, form.all(f.key))
@@ -357,7 +358,7 @@ def _name_of(content: dict) -> str:
     return names[0]["value"] if names else content.get("title") or content.get("acronym") or ""
 
 
-def _partners(form: FormData, node_id: str, actors: dict[str, dict], problem) -> list[dict]:
+def _partners(form: FormData, node_id: str, actor, problem) -> list[dict]:
     partners = []
     for i in range(MAX_ROWS):
         prefix = f"partners-{i}-"
@@ -374,7 +375,7 @@ def _partners(form: FormData, node_id: str, actors: dict[str, dict], problem) ->
             except ValueError as exc:
                 problem(prefix + "actor", str(exc))
                 actor_id = ""
-        known = actors.get(actor_id) if actor_id else None
+        known = actor(actor_id) if actor_id else None
         if actor_id:
             partner["actor"] = actor_id
         partner["name"] = name or (known or {}).get("name", "")

@@ -103,15 +103,28 @@ def changes(before: dict | None, after: dict) -> list[tuple[str, str, str]]:
             if old.get(key) != new.get(key) and key != "/type"]
 
 
-def node_actors(node: Node, cache: dict) -> dict[str, dict]:
-    """This node's live actors: id -> {name, country}, read again only when the log grew."""
+def node_actors(node: Node, cache: dict, limit: int) -> dict[str, dict] | None:
+    """This node's live actors: id -> {name, country} (read again only when the log grew), or None when
+    there are more than `limit` (a form then asks for an actor's id rather than offering a list)."""
     size = node.tree_size()
     if cache.get("size") != size:
-        actors = {}
-        for (signed,) in node.conn.execute("SELECT signed FROM records WHERE deleted = 0 AND type = 'Actor' "
-                                           "ORDER BY id"):
-            record = orjson.loads(signed)
-            actors[record["id"]] = {"name": name_of(record), "country": record.get("country", "")}
+        count = node.conn.execute("SELECT count(*) FROM records WHERE deleted = 0 AND type = 'Actor'").fetchone()[0]
+        actors = None
+        if count <= limit:
+            actors = {}
+            for (signed,) in node.conn.execute("SELECT signed FROM records WHERE deleted = 0 AND type = 'Actor' "
+                                               "ORDER BY id"):
+                record = orjson.loads(signed)
+                actors[record["id"]] = {"name": name_of(record), "country": record.get("country", "")}
         cache.clear()
         cache.update(size=size, actors=actors)
     return cache["actors"]
+
+
+def actor_summary(node: Node, actor_id: str) -> dict | None:
+    """{name, country} of one of this node's live actors, or None."""
+    stored = node.record(actor_id)
+    if stored is None or stored.deleted or stored.type != "Actor":
+        return None
+    record = orjson.loads(stored.signed)
+    return {"name": name_of(record), "country": record.get("country", "")}

@@ -71,7 +71,7 @@ def _form_page(request: Request, session, record_type: str, *, values: dict, err
                general: list[str] | None = None, record: dict | None = None, status: int = 200,
                extra_rows: dict | None = None, notice: str = "", conflict: int | None = None):
     node = request.app.state.node
-    actors = reading.node_actors(node, request.app.state.console_actor_cache)
+    actors = reading.node_actors(node, request.app.state.console_actor_cache, forms.ACTOR_SELECT_MAX)
     extra_rows = extra_rows or {}
     counts = {group: forms.rows_in(values, group, extra_rows.get(group, 0))
               for group in ("names", "description", "partners")}
@@ -79,7 +79,7 @@ def _form_page(request: Request, session, record_type: str, *, values: dict, err
     return render(request, "form.html", status=status, session=session, record_type=record_type,
                   kind=forms.KIND_OF_TYPE[record_type], sections=forms.fields(record_type), values=values,
                   errors=errors or {}, general=general or [], record=record, counts=counts,
-                  options=forms.options, actors=actors if len(actors) <= forms.ACTOR_SELECT_MAX else None,
+                  options=forms.options, actors=actors,
                   kept=kept, notice=notice, conflict=conflict)
 
 
@@ -127,9 +127,8 @@ async def _save(request: Request, kind: str, local: str | None):
     if submitted.get("_more") in ("names", "description", "partners"):  # "Add a row": show the form again
         return _form_page(request, session, record_type, values=shown, record=record,
                           extra_rows={submitted.get("_more"): 1})
-    actors = reading.node_actors(node, request.app.state.console_actor_cache)
     content, errors = forms.read_form(record_type, form, node_id=node.id, current=content_of(record) if record else None,
-                                      actors=actors)
+                                      actor=lambda actor_id: reading.actor_summary(node, actor_id))
     issues: list[dict] = []
     conflict = None
     signed = None

@@ -21,7 +21,8 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "biofed_console"
 LOGIN_COOKIE = "biofed_console_login"  # the login form's CSRF token (double submit: there is no session yet)
 MAX_FORM_BYTES = 256 * 1024  # a record form (at most 64 KiB of record) with room for its field names
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # a spreadsheet; the importer's own limit for a file is 32 MiB
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_FIELDS = 5000  # a spreadsheet; the importer's own limit for a file is 32 MiB
 
 # No script, no frame, no form to another site; styles and images only from the node itself.
 SECURITY_HEADERS = {
@@ -98,7 +99,8 @@ def check_csrf(submitted: Submitted, expected: str | None) -> None:
 
 
 async def read_submitted(request: Request, limit: int = MAX_FORM_BYTES) -> Submitted:
-    """The form a browser sent (urlencoded or multipart), at most `limit` bytes, read with python-multipart."""
+    """The form a browser sent, at most `limit` bytes: urlencoded (the standard library reads it) or multipart
+    (python-multipart reads it: a file upload)."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise TooLarge(limit)
@@ -110,13 +112,19 @@ async def read_submitted(request: Request, limit: int = MAX_FORM_BYTES) -> Submi
         chunks.append(chunk)
     body = b"".join(chunks)
     content_type = request.headers.get("content-type", "")
-    if not body or not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except (UnicodeDecodeError, ValueError):
+            raise Refused(400, "the form could not be read (not UTF-8, or too many fields)") from None
+        return Submitted(pairs, {})
+    if not body or not content_type.startswith("multipart/form-data"):
         return Submitted([], {})
     fields: list[tuple[str, str]] = []
     files: dict[str, tuple[str, bytes]] = {}
 
-    def on_field(field) -> None:
-        if field.field_name is not None:
+    def on_field(field) -> None:  # a multipart part's name and value come as sent (no URL encoding)
+        if field.field_name is not None and len(fields) < MAX_FIELDS:
             fields.append((field.field_name.decode("utf-8", "replace"),
                            (field.value or b"").decode("utf-8", "replace")))
 
