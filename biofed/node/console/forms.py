@@ -18,6 +18,7 @@ from typing import Callable
 
 import orjson
 
+from biofed.node.console.labels import LABELS, LANGUAGE
 from biofed.node.importers import values as v
 from biofed.protocol.types import KIND_OF_TYPE
 from biofed.schema import schema_document
@@ -119,7 +120,10 @@ def fields(record_type: str) -> tuple[tuple[str, tuple[Field, ...]], ...]:
         for key, kind, codes_name in entries:
             path = (key,) if kind in ("langmap", "names", "partners") else tuple(key.split("-"))
             node = _schema_node(record_type, path)
-            help_text = (node.get("description") or "").replace("`", "")
+            # The schema's description, unless the form asks in other units (euros, percent) or the labels
+            # say it in plainer words (help.<type>.<field>).
+            help_text = "" if kind in ("money", "percent") else (node.get("description") or "").replace("`", "")
+            help_text = LABELS[LANGUAGE].get(f"help.{record_type}.{key}", help_text)
             built.append(Field(key, kind, codes_name, required=len(path) == 1 and key in required, help=help_text))
         sections.append((section, tuple(built)))
     return tuple(sections)

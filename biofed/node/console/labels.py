@@ -165,6 +165,10 @@ LABELS: dict[str, dict[str, str]] = {
         "field.provider": "Provided by",
         "field.conditions": "Conditions",
         "field.validUntil": "Valid until",
+        # help beside a field, where the data standard's description is not plain enough
+        "help.Project.title": "Required unless the project has an acronym.",
+        "help.Project.endDate": "Not before the start date.",
+        "help.Actor.names": "The first is the name shown; add others (in other languages, or former names) below.",
         # messages beside a field
         "error.required": "Please fill this in.",
         "error.number": "{value} is not a number.",

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from biofed.node.console import reading
 from biofed.node.console.labels import label
-from biofed.node.console.spreadsheet import column_of, uploaded_rows, workbook_of
+from biofed.node.console.spreadsheet import column_of, keep_sources, uploaded_rows, workbook_of
 from biofed.node.console.web import (MAX_UPLOAD_BYTES, Refused, accounts_of, check_csrf, current_session,
                                      read_submitted, redirect, render)
 from biofed.node.importing import MASS_DELETE_SHARE, import_rows
@@ -51,7 +51,7 @@ def _preview(node, filename: str, data: bytes, *, sync: bool, allow_mass_delete:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / ("upload" + suffix)
         path.write_bytes(data)
-        rows = uploaded_rows(path, node)
+        rows = [keep_sources(node, row) for row in uploaded_rows(path, node)]
     outcome = import_rows(node, rows, dry_run=dry_run, sync=sync, allow_mass_delete=allow_mass_delete,
                           label="")
     contents = {row.content.get("id"): row.content for row in rows if row.content}

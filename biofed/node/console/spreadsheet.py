@@ -4,9 +4,11 @@ The template has one sheet per record type in the columns of the spreadsheet
 importer (docs/importing.md), an `id` column, and drop-down lists (data
 validation) for the coded columns. Reading it back goes through the importer
 (biofed.node.importers) and biofed.node.importing.import_rows, so an upload in
-the console means what `biofed node import` means. A record whose fields the
-columns cannot hold (its `sources`, a partner's identifiers) is named on the
-"Read me" sheet: uploading the sheet would publish it without them.
+the console means what `biofed node import` means, with one addition: a row of a
+published record keeps that record's `sources` (provenance has no column, and
+editing a cell must not erase where the record came from). A record with other
+fields the columns cannot hold (a partner's identifiers, a link's title) is
+named on the "Read me" sheet: uploading the sheet would publish it without them.
 """
 
 from __future__ import annotations
@@ -149,7 +151,19 @@ def lost_in_sheet(node: Node, record: dict) -> list[str]:
                               node_region=node.config.region)
     if errors or read is None:
         return sorted({e.field for e in errors}) or ["(the row cannot be read back)"]
-    return sorted(key for key in set(content) | set(read) if content.get(key) != read.get(key))
+    return sorted(key for key in set(content) | set(read) if content.get(key) != read.get(key) and key != "sources")
+
+
+def keep_sources(node: Node, row: ImportRow) -> ImportRow:
+    """The row of a published record keeps that record's `sources` (the sheet has no column for them)."""
+    content = row.content
+    if not content or "sources" in content or not content.get("id"):
+        return row
+    stored = node.record(content["id"])
+    if stored is None or stored.deleted:
+        return row
+    sources = orjson.loads(stored.signed).get("sources")
+    return dataclasses.replace(row, content={**content, "sources": sources}) if sources else row
 
 
 def workbook_of(node: Node) -> bytes:
@@ -210,7 +224,7 @@ def workbook_of(node: Node) -> bytes:
     readme.append([])
     if lossy:
         readme.append(["These records have fields the sheet cannot hold; uploading the sheet publishes them without "
-                       "those fields (edit them in the console instead):"])
+                       "those fields (edit them in the console instead). Sources are always kept."])
         readme.append(["sheet", "record", "fields"])
         for entry in lossy:
             readme.append(list(entry))
