@@ -29,7 +29,8 @@ from biofed.protocol.times import format_time, parse_time, utc_now
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parents[2]
 SWAGGER = ROOT / "biofed" / "node" / "console" / "static" / "swagger-ui"
-NPM_SWAGGER = Path(__file__).resolve().parent / "js" / "node_modules" / "swagger-ui-dist"
+BROWSER_PACKAGES = Path(__file__).resolve().parents[1] / "browser"
+NPM_SWAGGER = BROWSER_PACKAGES / "node_modules" / "swagger-ui-dist"
 
 
 @pytest.fixture
@@ -446,9 +447,9 @@ def test_the_api_page_uses_the_vendored_swagger_ui(client):
     assert (SWAGGER / "LICENSE").is_file()
 
 
-@pytest.mark.skipif(not NPM_SWAGGER.is_dir(), reason="swagger-ui-dist is not installed: run npm ci in tests/node/js")
+@pytest.mark.skipif(not NPM_SWAGGER.is_dir(), reason="swagger-ui-dist is not installed: run npm ci in tests/browser")
 def test_the_vendored_swagger_ui_is_the_pinned_npm_release():
-    pinned = json.loads((Path(__file__).resolve().parent / "js" / "package.json").read_text())["dependencies"]
+    pinned = json.loads((BROWSER_PACKAGES / "package.json").read_text())["dependencies"]
     assert json.loads((NPM_SWAGGER / "package.json").read_text())["version"] == pinned["swagger-ui-dist"]
     for path in SWAGGER.iterdir():
         assert path.read_bytes() == (NPM_SWAGGER / path.name).read_bytes(), path.name

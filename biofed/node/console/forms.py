@@ -122,7 +122,7 @@ def fields(record_type: str) -> tuple[tuple[str, tuple[Field, ...]], ...]:
             node = _schema_node(record_type, path)
             # The schema's description, unless the form asks in other units (euros, percent) or the labels
             # say it in plainer words (help.<type>.<field>).
-            help_text = "" if kind in ("money", "percent") else (node.get("description") or "").replace("`", "")
+            help_text = "" if kind in ("money", "percent", "localid") else (node.get("description") or "").replace("`", "")
             help_text = LABELS[LANGUAGE].get(f"help.{record_type}.{key}", help_text)
             built.append(Field(key, kind, codes_name, required=len(path) == 1 and key in required, help=help_text))
         sections.append((section, tuple(built)))
@@ -336,6 +336,8 @@ def read_form(record_type: str, form: FormData, *, node_id: str, current: dict |
     # What the importers do too: the address is in the record's country; previous memberships' names kept.
     if "address" in content and content.get("country"):
         content["address"]["country"] = content["country"]
+    if record_type == "Actor":
+        _place(content)
     if current and current.get("memberships") and content.get("memberships"):
         named = {m["cluster"]: m for m in current["memberships"]}
         content["memberships"] = [named.get(m["cluster"], m) for m in content["memberships"]]
@@ -355,6 +357,28 @@ def read_form(record_type: str, form: FormData, *, node_id: str, current: dict |
             except ValueError as exc:
                 problem("id", str(exc))
     return content, errors
+
+
+def _place(content: dict) -> None:
+    """An actor without a region gets it as the spreadsheet importer would: from its coordinates, else from
+    its city (which then gives the coordinates too), so that the record and its spreadsheet row agree."""
+    from biofed.node.importers.regions import place_for_city, region_for_point
+
+    country, city = content.get("country"), (content.get("address") or {}).get("locality")
+    if content.get("region") or not country:
+        return
+    if "geo" in content:
+        region = region_for_point(content["geo"]["lat"], content["geo"]["lon"], country)
+    elif city:
+        place, _ = place_for_city(city, country)
+        region = place.region if place else None
+        if place is not None:
+            content["geo"] = {"lat": v.coordinate(place.lat, limit=90, what="latitude"),
+                              "lon": v.coordinate(place.lon, limit=180, what="longitude")}
+    else:
+        return
+    if region:
+        content["region"] = region
 
 
 def _name_of(content: dict) -> str:

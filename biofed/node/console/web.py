@@ -37,6 +37,8 @@ SECURITY_HEADERS = {
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                         trim_blocks=True, lstrip_blocks=True)
 templates.globals.update(t=label, lang=LANGUAGE)
+# 2026-11-30T15:51:13Z -> 2026-11-30 15:51 UTC: RFC 3339 is for machines
+templates.filters["when"] = lambda text: f"{text[:10]} {text[11:16]} UTC" if text and len(text) >= 16 else text
 
 
 class Refused(Exception):
