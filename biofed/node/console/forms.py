@@ -368,6 +368,8 @@ def _place(content: dict) -> None:
     if content.get("region") or not country:
         return
     if "geo" in content:
+        if set(content["geo"]) != {"lat", "lon"}:
+            return  # half a point: the validation says so
         region = region_for_point(content["geo"]["lat"], content["geo"]["lon"], country)
     elif city:
         place, _ = place_for_city(city, country)
