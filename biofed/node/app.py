@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from biofed.node import console
 from biofed.node.routes import discovery, feeds, records, writes
 from biofed.node.routes.shared import ApiError, error_response
 from biofed.node.store import Node, NodeError, RecordInvalid
@@ -81,6 +82,8 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
                     "The wire contract is docs/protocol.md of the BioFed project.",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is the console's, with Swagger UI's files from the package (no CDN)
+        redoc_url=None,
     )
     app.state.node = node
     app.state.snapshot_cache = {}  # GET /snapshot.jsonl.gz: the last one built, by tree size
@@ -118,6 +121,7 @@ def create_app(directory, *, checkpoint_interval: float | None = None) -> FastAP
     # Registration order is the OpenAPI document's order of paths.
     for routes in (discovery, feeds, records, writes):
         app.include_router(routes.router)
+    console.install(app)  # /admin (staff's web console), /docs
     return app
 
 

@@ -330,3 +330,64 @@ def show(directory):
     """Print the node descriptor (what /.well-known/biofed-node.json serves)."""
     with _open(directory) as node_:
         click.echo(json.dumps(node_.descriptor(), indent=2, ensure_ascii=False))
+
+
+@node.group()
+def user():
+    """Manage the accounts of the web console (/admin): add, list, reset, disable."""
+
+
+def _setup_link(node_, token: str) -> str:
+    base = node_.config.baseUrl or "http://127.0.0.1:8000"
+    return f"{base}/admin/setup?token={token}"
+
+
+@user.command("add")
+@directory_argument
+@click.argument("name")
+@click.option("--role", type=click.Choice(["editor", "admin"]), default="editor", show_default=True,
+              help="editor: create, edit and delete records; admin: also accounts, tokens, keys, audit trail.")
+def user_add(directory, name, role):
+    """Add the console account NAME; prints its one-time setup link (valid 7 days) on standard output."""
+    from biofed.node.console.accounts import Accounts
+
+    with _open(directory) as node_:
+        token = Accounts(node_).add_user(name, role)
+        click.echo(f"Added {role} {name}. Send them this link (it works once, for 7 days) to choose a password:",
+                   err=True)
+        click.echo(_setup_link(node_, token))
+
+
+@user.command("list")
+@directory_argument
+def user_list(directory):
+    """List the console's accounts (name, role, state) as JSON lines."""
+    from biofed.node.console.accounts import Accounts
+
+    with _open(directory) as node_:
+        for item in Accounts(node_).users():
+            click.echo(json.dumps(item, ensure_ascii=False))
+
+
+@user.command("reset")
+@directory_argument
+@click.argument("name")
+def user_reset(directory, name):
+    """A new setup link for NAME (forgotten password): the old password and sessions stop working."""
+    from biofed.node.console.accounts import Accounts
+
+    with _open(directory) as node_:
+        token = Accounts(node_).reset(name)
+        click.echo(_setup_link(node_, token))
+
+
+@user.command("disable")
+@directory_argument
+@click.argument("name")
+def user_disable(directory, name):
+    """Disable the account NAME and end its sessions."""
+    from biofed.node.console.accounts import Accounts
+
+    with _open(directory) as node_:
+        Accounts(node_).disable(name)
+    click.echo(f"Disabled {name}.", err=True)

@@ -58,6 +58,52 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 """
 
+# The web console's own tables (biofed/node/console): staff accounts, their sessions, failed logins,
+# pending spreadsheet uploads and the audit trail. Private to the node: never in a feed, a record,
+# the snapshot or the catalogue. CREATE ... IF NOT EXISTS: `migrate` adds them to an older node.db.
+CONSOLE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('editor', 'admin')),
+    password TEXT,                -- scrypt$n$r$p$salt$hash; NULL until the setup link is used
+    setup_hash TEXT,              -- hex SHA-256 of the one-time setup token; NULL once used
+    setup_expires TEXT,
+    created TEXT NOT NULL,
+    disabled TEXT
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    hash TEXT PRIMARY KEY,        -- hex SHA-256 of the session cookie; the cookie itself is never stored
+    user TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created TEXT NOT NULL,
+    seen TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_logins (
+    name TEXT PRIMARY KEY,        -- the account name tried (known or not)
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_uploads (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    created TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_audit (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,         -- created, updated, deleted, restored, imported, user-added, token-created, ...
+    record_id TEXT,
+    version INTEGER,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS console_audit_record ON console_audit (record_id);
+CREATE INDEX IF NOT EXISTS log_record ON log (record_id);  -- a record's versions, for the console's history
+"""
+
 
 def connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a write
@@ -71,3 +117,10 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def create(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
+    migrate(conn)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add what a node.db made by an older version lacks (only additions: tables and indexes)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'log_record'").fetchone() is None:
+        conn.executescript(CONSOLE_SCHEMA)

@@ -207,6 +207,7 @@ class Node:
         if not (directory / DATABASE_FILE).is_file():
             raise BiofedError(f"{directory}: {DATABASE_FILE} is missing")
         node = cls(directory, config)
+        db.migrate(node.conn)
         node._current_key(node.conn)
         return node
 

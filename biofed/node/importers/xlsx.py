@@ -12,7 +12,8 @@ from biofed.node.importers import ImportRow, RowError
 from biofed.node.importers.tabular import header_errors, header_row, map_rows
 
 
-def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[ImportRow]:
+def read_xlsx(path: Path, *, kind, node_id, node_region=None, worksheet: int = 0) -> Iterator[ImportRow]:
+    """The rows of one worksheet (the first by default; the console's template has one per record type)."""
     try:
         # data_only=False: a formula stays a formula, so it can be refused rather than trusted
         workbook = load_workbook(path, read_only=True, data_only=False)
@@ -21,7 +22,7 @@ def read_xlsx(path: Path, *, kind, node_id, node_region=None) -> Iterator[Import
                         whole_file=True)
         return
     try:
-        sheet = workbook.worksheets[0]
+        sheet = workbook.worksheets[worksheet]
         rows = _pulled(sheet.iter_rows())
         header_cells = next(rows, None)
         if header_cells is None:
