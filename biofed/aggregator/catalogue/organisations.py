@@ -30,6 +30,7 @@ the result equals a full recompute (tests/aggregator/test_organisations.py).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Iterable
 
@@ -41,7 +42,6 @@ CREATE TABLE IF NOT EXISTS organisation_keys (
     actor_id TEXT NOT NULL,
     PRIMARY KEY (key, actor_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_organisation_keys_actor ON organisation_keys(actor_id, key);
 CREATE TABLE IF NOT EXISTS organisations (
     id TEXT PRIMARY KEY,
     name TEXT,
@@ -61,16 +61,12 @@ CREATE TABLE IF NOT EXISTS organisations (
     node_ids TEXT,
     disagreements TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_organisations_country_type ON organisations(country, actor_type);
-CREATE INDEX IF NOT EXISTS idx_organisations_region_type ON organisations(region, actor_type);
-CREATE INDEX IF NOT EXISTS idx_organisations_records ON organisations(records) WHERE records > 1;
 CREATE TABLE IF NOT EXISTS organisation_records (
     actor_id TEXT PRIMARY KEY,
     organisation_id TEXT NOT NULL,
     node_id TEXT,
     shared_keys TEXT
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_organisation_records_organisation ON organisation_records(organisation_id);
 CREATE TABLE IF NOT EXISTS organisation_disagreements (
     organisation_id TEXT NOT NULL,
     field TEXT NOT NULL,
@@ -87,8 +83,6 @@ CREATE TABLE IF NOT EXISTS organisation_sectors (
     actor_type TEXT,
     PRIMARY KEY (organisation_id, sector)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_organisation_sectors_country ON organisation_sectors(country, sector, actor_type);
-CREATE INDEX IF NOT EXISTS idx_organisation_sectors_region ON organisation_sectors(region, sector);
 CREATE TABLE IF NOT EXISTS organisation_value_chain (
     organisation_id TEXT NOT NULL,
     stage TEXT NOT NULL,
@@ -97,8 +91,6 @@ CREATE TABLE IF NOT EXISTS organisation_value_chain (
     actor_type TEXT,
     PRIMARY KEY (organisation_id, stage)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_organisation_value_chain_country ON organisation_value_chain(country, stage, actor_type);
-CREATE INDEX IF NOT EXISTS idx_organisation_value_chain_region ON organisation_value_chain(region, stage);
 CREATE TABLE IF NOT EXISTS organisation_counts (
     region TEXT NOT NULL,
     dimension TEXT NOT NULL,
@@ -111,10 +103,33 @@ CREATE VIEW IF NOT EXISTS organisations_by_country AS
  FROM organisations GROUP BY country, actor_type;
 """
 
+# The keys' index by actor: an update finds a record's old keys, a regroup the keys of grouped
+# records. A bulk load builds it once at its end (tables.bulk_finish), like the actors' indexes.
+KEY_INDEXES = """
+CREATE INDEX IF NOT EXISTS idx_organisation_keys_actor ON organisation_keys(actor_id, key);
+"""
+
+# The grouped tables' secondary indexes. A full regroup rewrites every row: it drops them and
+# builds each once from the finished table (a sort), several times cheaper than maintaining them
+# row by row (docs/benchmarks.md#organisations).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS idx_organisations_country_type ON organisations(country, actor_type);
+CREATE INDEX IF NOT EXISTS idx_organisations_region_type ON organisations(region, actor_type);
+CREATE INDEX IF NOT EXISTS idx_organisations_records ON organisations(records) WHERE records > 1;
+CREATE INDEX IF NOT EXISTS idx_organisation_records_organisation ON organisation_records(organisation_id);
+CREATE INDEX IF NOT EXISTS idx_organisation_sectors_country ON organisation_sectors(country, sector, actor_type);
+CREATE INDEX IF NOT EXISTS idx_organisation_sectors_region ON organisation_sectors(region, sector);
+CREATE INDEX IF NOT EXISTS idx_organisation_value_chain_country ON organisation_value_chain(country, stage, actor_type);
+CREATE INDEX IF NOT EXISTS idx_organisation_value_chain_region ON organisation_value_chain(region, stage);
+"""
+_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", INDEXES))
+
 # Fields compared between the records of one organisation (column, how it is shown).
 COMPARED = ("name", "actor_type", "country", "region", "city", "sectors", "value_chain_stages")
 _LISTS = ("sectors", "value_chain_stages")
 _CHUNK = 500
+# organisation_counts' value for "organisations with a value in this dimension", as in profile_counts.
+KNOWN = ""
 
 
 def organisation_keys(record: dict) -> tuple[str, ...]:
@@ -233,16 +248,24 @@ def _reachable(conn: sqlite3.Connection, seeds: set[str]) -> set[str]:
     return reached
 
 
+def _add(deltas: dict, key: tuple, n: int) -> None:
+    deltas[key] = deltas.get(key, 0) + n
+
+
 def _delete(conn: sqlite3.Connection, organisation_ids: list[str], actor_ids: list[str], deltas: dict) -> None:
     """Remove organisations (subtracting them from the counts) and the membership of these actors."""
     for region, n in _in(conn, "SELECT coalesce(region, ''), count(*) FROM organisations WHERE id IN ({marks})"
                                " GROUP BY 1", organisation_ids):
-        deltas[(region, "", "")] = deltas.get((region, "", ""), 0) - n
+        _add(deltas, (region, "", ""), -n)
     for dimension, table, column in (("sector", "organisation_sectors", "sector"),
                                      ("stage", "organisation_value_chain", "stage")):
         for region, value, n in _in(conn, f"SELECT coalesce(region, ''), {column}, count(*) FROM {table}"
                                           " WHERE organisation_id IN ({marks}) GROUP BY 1, 2", organisation_ids):
-            deltas[(region, dimension, value)] = deltas.get((region, dimension, value), 0) - n
+            _add(deltas, (region, dimension, value), -n)
+        # an organisation is in each chunk once: the chunks' distinct counts add up
+        for region, n in _in(conn, f"SELECT coalesce(region, ''), count(DISTINCT organisation_id) FROM {table}"
+                                   " WHERE organisation_id IN ({marks}) GROUP BY 1", organisation_ids):
+            _add(deltas, (region, dimension, KNOWN), -n)
     for table in ("organisations", "organisation_sectors", "organisation_value_chain", "organisation_disagreements"):
         column = "id" if table == "organisations" else "organisation_id"
         for chunk in _chunks(organisation_ids):
@@ -262,22 +285,18 @@ def _split(value: str | None) -> list[str]:
     return value.split(", ") if value else []
 
 
-def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[str, set], deltas: dict) -> None:
-    """Insert the organisations of these groups, their records, disagreements, junction rows and counts."""
-    _write_singles(conn, [ids[0] for ids in groups.values() if len(ids) == 1], deltas)
-    groups = {o: ids for o, ids in groups.items() if len(ids) > 1}
+def _write_groups(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[str, set], deltas: dict) -> None:
+    """Insert the organisations of several records each (a few percent of them), their records, disagreements,
+    junction rows and counts: the union of their lists, their identifiers, what ties each record to the others."""
     members = [a for ids in groups.values() for a in ids]
-    actors = {row[0]: row for row in _in(conn, f"SELECT {_ACTOR_FIELDS} FROM actors WHERE id IN ({{marks}})",
-                                         members)}
+    actors = {row[0]: tuple(row) for row in _in(conn, f"SELECT {_ACTOR_FIELDS} FROM actors WHERE id IN ({{marks}})",
+                                                members)}
     organisations, records, disagreements, sectors, stages = [], [], [], [], []
     for organisation_id, ids in groups.items():
         rows = [actors[a] for a in ids]
         first = actors[organisation_id]
         country, region, actor_type = first[3], first[4], first[2]
-        if len(ids) == 1:  # most organisations: the record's own values, in its order
-            union = {column: _split(first[7 + n]) for n, column in enumerate(_LISTS)}
-        else:
-            union = {column: sorted({v for row in rows for v in _split(row[7 + n])}) for n, column in enumerate(_LISTS)}
+        union = {column: sorted({v for row in rows for v in _split(row[7 + n])}) for n, column in enumerate(_LISTS)}
         ident = dict.fromkeys(STRONG)
         found: dict[str, set] = {}
         for a in ids:
@@ -288,38 +307,34 @@ def _write(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[st
         for kind, values in found.items():
             ident[kind] = ", ".join(sorted(values))
         differing = []
-        if len(ids) > 1:
-            for column in COMPARED:
-                n = _FIELD_INDEX[column]
-                shown = [", ".join(sorted(_split(row[n]))) if column in _LISTS else row[n] for row in rows]
-                if len(set(shown)) > 1:
-                    differing.append(column)
-                    disagreements += [(organisation_id, column, row[0], row[12], value) for row, value in zip(rows, shown)]
+        for column in COMPARED:
+            n = _FIELD_INDEX[column]
+            shown = [", ".join(sorted(_split(row[n]))) if column in _LISTS else row[n] for row in rows]
+            if len(set(shown)) > 1:
+                differing.append(column)
+                disagreements += [(organisation_id, column, row[0], row[12], value) for row, value in zip(rows, shown)]
         node_ids = sorted({row[12] for row in rows if row[12]})
         organisations.append((organisation_id, first[1], actor_type, country, region, first[5], first[6],
-                              first[7] if len(ids) == 1 else ", ".join(union["sectors"]) or None,
-                              first[8] if len(ids) == 1 else ", ".join(union["value_chain_stages"]) or None,
+                              ", ".join(union["sectors"]) or None, ", ".join(union["value_chain_stages"]) or None,
                               ident["ror"], ident["pic"], ident["vat"], ident["wikidata"], len(ids), len(node_ids),
                               ", ".join(node_ids) or None, ", ".join(differing) or None))
         region_key = region or ""
-        deltas[(region_key, "", "")] = deltas.get((region_key, "", ""), 0) + 1
-        for value in union["sectors"]:
-            sectors.append((organisation_id, value, country, region, actor_type))
-            deltas[(region_key, "sector", value)] = deltas.get((region_key, "sector", value), 0) + 1
-        for value in union["value_chain_stages"]:
-            stages.append((organisation_id, value, country, region, actor_type))
-            deltas[(region_key, "stage", value)] = deltas.get((region_key, "stage", value), 0) + 1
+        _add(deltas, (region_key, "", ""), 1)
+        for dimension, values, into in (("sector", union["sectors"], sectors),
+                                         ("stage", union["value_chain_stages"], stages)):
+            for value in values:
+                into.append((organisation_id, value, country, region, actor_type))
+                _add(deltas, (region_key, dimension, value), 1)
+            if values:
+                _add(deltas, (region_key, dimension, KNOWN), 1)
         group = set(ids)
         for a in ids:
-            shared = None
-            if len(ids) > 1:
-                mine = keys.get(a, set())
-                others = {k for b in ids if b != a for k in keys.get(b, ())}
-                # what ties this record to the others: a key another has, a sameAs naming one, one naming it
-                tied = {k for k in mine if k in others or (k.startswith("same:") and k[5:] in group)}
-                tied |= {f"same:{b}" for b in ids if b != a and f"same:{a}" in keys.get(b, ())}
-                shared = ", ".join(sorted(tied)) or None
-            records.append((a, organisation_id, actors[a][12], shared))
+            mine = keys.get(a, set())
+            others = {k for b in ids if b != a for k in keys.get(b, ())}
+            # what ties this record to the others: a key another has, a sameAs naming one, one naming it
+            tied = {k for k in mine if k in others or (k.startswith("same:") and k[5:] in group)}
+            tied |= {f"same:{b}" for b in ids if b != a and f"same:{a}" in keys.get(b, ())}
+            records.append((a, organisation_id, actors[a][12], ", ".join(sorted(tied)) or None))
     conn.executemany("INSERT INTO organisations (id, name, actor_type, country, region, region_name, city, sectors,"
                      " value_chain_stages, ror, pic, vat, wikidata, records, nodes, node_ids, disagreements)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", organisations)
@@ -339,33 +354,36 @@ def _ident(kind: str) -> str:
             f" AND k.key >= '{kind}:' AND k.key < '{kind};')")
 
 
-def _write_singles(conn: sqlite3.Connection, ids: list[str], deltas: dict) -> None:
-    """Organisations of one record (most of them), set-based: the record's own values."""
-    if not ids:
-        return
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS organisation_single (id TEXT PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("DELETE FROM temp.organisation_single")
-    conn.executemany("INSERT INTO temp.organisation_single (id) VALUES (?)", [(i,) for i in ids])
-    # CROSS JOIN: SQLite keeps the listed order, so the few ids drive the lookups (never a scan of all actors)
-    single = "temp.organisation_single o CROSS JOIN actors a ON a.id = o.id"
+def _write_singles(conn: sqlite3.Connection, actors: str, junction: str, deltas: dict | None) -> None:
+    """Organisations of one record (most of them), set-based: the record's own values, no row through Python.
+
+    `actors` is a FROM clause naming them `a`; `junction` one naming their actor_sectors or actor_value_chain
+    rows `s` (its `{source}`), which repeat the actor's country, region and type. deltas None: no counts (a
+    full regroup counts afterwards).
+    """
     conn.execute("INSERT INTO organisations (id, name, actor_type, country, region, region_name, city, sectors,"
                  " value_chain_stages, ror, pic, vat, wikidata, records, nodes, node_ids, disagreements)"
                  " SELECT a.id, a.name, a.actor_type, a.country, a.region, a.region_name, a.city, a.sectors,"
                  f" a.value_chain_stages, {_ident('ror')}, {_ident('pic')}, {_ident('vat')}, {_ident('wikidata')},"
-                 f" 1, a.node_id IS NOT NULL, a.node_id, NULL FROM {single}")
+                 f" 1, a.node_id IS NOT NULL, a.node_id, NULL FROM {actors}")
     conn.execute("INSERT INTO organisation_records (actor_id, organisation_id, node_id, shared_keys)"
-                 f" SELECT a.id, a.id, a.node_id, NULL FROM {single}")
+                 f" SELECT a.id, a.id, a.node_id, NULL FROM {actors}")
     for table, column, dimension, source in (("organisation_sectors", "sector", "sector", "actor_sectors"),
                                              ("organisation_value_chain", "stage", "stage", "actor_value_chain")):
+        rows = junction.format(source=source)
         conn.execute(f"INSERT INTO {table} (organisation_id, {column}, country, region, actor_type)"
-                     f" SELECT s.actor_id, s.{column}, a.country, a.region, a.actor_type FROM {single}"
-                     f" CROSS JOIN {source} s ON s.actor_id = a.id")
-        for region, value, n in conn.execute(f"SELECT coalesce(a.region, ''), s.{column}, count(*) FROM {single}"
-                                             f" CROSS JOIN {source} s ON s.actor_id = a.id GROUP BY 1, 2"):
-            deltas[(region, dimension, value)] = deltas.get((region, dimension, value), 0) + n
-    for region, n in conn.execute(f"SELECT coalesce(a.region, ''), count(*) FROM {single} GROUP BY 1"):
-        deltas[(region, "", "")] = deltas.get((region, "", ""), 0) + n
-    conn.execute("DELETE FROM temp.organisation_single")
+                     f" SELECT s.actor_id, s.{column}, s.country, s.region, s.actor_type FROM {rows}")
+        if deltas is None:
+            continue
+        for region, value, n in conn.execute(f"SELECT coalesce(s.region, ''), s.{column}, count(*) FROM {rows}"
+                                             " GROUP BY 1, 2"):
+            _add(deltas, (region, dimension, value), n)
+        for region, n in conn.execute(f"SELECT coalesce(s.region, ''), count(DISTINCT s.actor_id) FROM {rows}"
+                                      " GROUP BY 1"):
+            _add(deltas, (region, dimension, KNOWN), n)
+    if deltas is not None:
+        for region, n in conn.execute(f"SELECT coalesce(a.region, ''), count(*) FROM {actors} GROUP BY 1"):
+            _add(deltas, (region, "", ""), n)
 
 
 def _apply(conn: sqlite3.Connection, deltas: dict) -> None:
@@ -379,26 +397,97 @@ def _apply(conn: sqlite3.Connection, deltas: dict) -> None:
 
 
 def _keys_of(conn: sqlite3.Connection, actor_ids) -> tuple[list[tuple[str, str]], dict[str, set]]:
-    rows = _in(conn, "SELECT key, actor_id FROM organisation_keys WHERE actor_id IN ({marks})", actor_ids)
+    rows = [tuple(row) for row in _in(conn, "SELECT key, actor_id FROM organisation_keys WHERE actor_id IN ({marks})",
+                                      actor_ids)]
     keys: dict[str, set] = {}
     for key, actor_id in rows:
         keys.setdefault(actor_id, set()).add(key)
     return rows, keys
 
 
+# The keys that can group records: those held by more than one actor, and sameAs keys naming a
+# held actor (target). Every key of organisation_keys belongs to a held actor (writes.py clears an
+# actor's keys with its rows), and most keys are one actor's: they never reach Python.
+_GROUPING_KEYS = """
+SELECT key, actor_id, NULL FROM organisation_keys
+ WHERE key IN (SELECT key FROM organisation_keys GROUP BY key HAVING count(*) > 1)
+UNION ALL
+SELECT k.key, k.actor_id, a.id FROM organisation_keys k JOIN actors a ON a.id = substr(k.key, 6)
+ WHERE k.key >= 'same:' AND k.key < 'same;'
+"""
+
+# organisation_counts from the grouped tables (a full regroup), the conventions of profile_counts:
+# region '' = none; dimension '' = all organisations; value '' = those with a value in the dimension.
+_COUNTS = """
+DELETE FROM organisation_counts;
+INSERT INTO organisation_counts (region, dimension, value, organisations)
+ SELECT coalesce(region, ''), '', '', count(*) FROM organisations GROUP BY 1;
+INSERT INTO organisation_counts (region, dimension, value, organisations)
+ SELECT coalesce(region, ''), 'sector', sector, count(*) FROM organisation_sectors
+ GROUP BY coalesce(region, ''), sector;
+INSERT INTO organisation_counts (region, dimension, value, organisations)
+ SELECT coalesce(region, ''), 'stage', stage, count(*) FROM organisation_value_chain
+ GROUP BY coalesce(region, ''), stage;
+INSERT INTO organisation_counts (region, dimension, value, organisations)
+ SELECT coalesce(region, ''), 'sector', '', count(DISTINCT organisation_id) FROM organisation_sectors GROUP BY 1;
+INSERT INTO organisation_counts (region, dimension, value, organisations)
+ SELECT coalesce(region, ''), 'stage', '', count(DISTINCT organisation_id) FROM organisation_value_chain GROUP BY 1;
+"""
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Group every actor afresh."""
+    """Group every actor afresh: the grouped tables' indexes are dropped, the organisations of one record
+    copied with INSERT ... SELECT, those of several written from Python, the indexes built once, then counted."""
+    for name in _INDEX_NAMES:
+        conn.execute(f"DROP INDEX IF EXISTS [{name}]")
     for table in ("organisations", "organisation_records", "organisation_disagreements", "organisation_sectors",
                   "organisation_value_chain", "organisation_counts"):
         conn.execute(f"DELETE FROM {table}")
-    live = {row[0] for row in conn.execute("SELECT id FROM actors")}
-    rows = conn.execute("SELECT key, actor_id FROM organisation_keys ORDER BY key").fetchall()
-    keys: dict[str, set] = {}
-    for key, actor_id in rows:
-        keys.setdefault(actor_id, set()).add(key)
-    deltas: dict = {}
-    _write(conn, _groups(sorted(live), rows, live), keys, deltas)
-    _apply(conn, deltas)
+    uf = _UnionFind()
+    first: dict[str, str] = {}
+    members: set[str] = set()
+    for key, actor_id, target in conn.execute(_GROUPING_KEYS):
+        members.add(actor_id)
+        if target is not None:
+            members.add(target)
+            uf.union(actor_id, target)
+        elif key in first:
+            uf.union(first[key], actor_id)
+        else:
+            first[key] = actor_id
+    groups: dict[str, list[str]] = {}
+    for actor_id in sorted(members):
+        groups.setdefault(uf.find(actor_id), []).append(actor_id)
+    _, keys = _keys_of(conn, members)
+    _write_groups(conn, {ids[0]: ids for ids in groups.values()}, keys, {})
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS organisation_member (actor_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.organisation_member")
+    conn.executemany("INSERT INTO temp.organisation_member (actor_id) VALUES (?)", [(a,) for a in sorted(members)])
+    not_member = "NOT IN (SELECT actor_id FROM temp.organisation_member)"
+    _write_singles(conn, f"actors a WHERE a.id {not_member}", f"{{source}} s WHERE s.actor_id {not_member}", None)
+    conn.execute("DELETE FROM temp.organisation_member")
+    for statement in _statements(INDEXES):
+        conn.execute(statement)
+    for statement in _statements(_COUNTS):
+        conn.execute(statement)
+
+
+def _write_touched(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[str, set], deltas: dict) -> None:
+    """Insert the regrouped organisations of an update: its single-record ones by id, the others from Python."""
+    single = [ids[0] for ids in groups.values() if len(ids) == 1]
+    if single:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS organisation_single (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.execute("DELETE FROM temp.organisation_single")
+        conn.executemany("INSERT INTO temp.organisation_single (id) VALUES (?)", [(i,) for i in single])
+        # CROSS JOIN: SQLite keeps the listed order, so the few ids drive the lookups (never a scan of all actors)
+        _write_singles(conn, "temp.organisation_single o CROSS JOIN actors a ON a.id = o.id",
+                       "temp.organisation_single o CROSS JOIN {source} s ON s.actor_id = o.id", deltas)
+        conn.execute("DELETE FROM temp.organisation_single")
+    _write_groups(conn, {o: ids for o, ids in groups.items() if len(ids) > 1}, keys, deltas)
 
 
 def update(conn: sqlite3.Connection, touched: Iterable[str]) -> None:
@@ -417,7 +506,7 @@ def update(conn: sqlite3.Connection, touched: Iterable[str]) -> None:
     deltas: dict = {}
     _delete(conn, sorted(old_organisations), sorted(set(gone) | reached), deltas)
     rows, keys = _keys_of(conn, reached)
-    _write(conn, _groups(sorted(reached), rows, reached), keys, deltas)
+    _write_touched(conn, _groups(sorted(reached), rows, reached), keys, deltas)
     _apply(conn, deltas)
 
 

@@ -342,7 +342,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     _drop_outdated_derived_tables(conn)
     script = TABLES + organisations.TABLES
     if not bulk:
-        script += INDEXES
+        script += INDEXES + organisations.KEY_INDEXES + organisations.INDEXES
     script += "".join(_fts_sql(t, c, triggers=not bulk) for t, c in FTS_COLUMNS.items())
     for statement in _statements(script):
         _replace_changed_trigger(conn, statement)
@@ -371,7 +371,8 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
 # clears it only after bulk_finish, so a crash at any point is finished by the
 # next run. Everything here is idempotent.
 
-_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", INDEXES))
+_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)",
+                                INDEXES + organisations.KEY_INDEXES + organisations.INDEXES))
 _BULK_TABLES = ("actors", "projects", "offers", "participations", "actor_sectors", "actor_value_chain",
                 "actor_technologies", "offer_technologies")
 
@@ -403,7 +404,7 @@ def bulk_finish(conn: sqlite3.Connection) -> None:
     """
     # Index builds may sort in helper threads (the other core is idle by now): -5 % here.
     conn.execute(f"PRAGMA threads = {min(4, os.cpu_count() or 1)}")
-    for statement in _statements(INDEXES):
+    for statement in _statements(INDEXES + organisations.KEY_INDEXES + organisations.INDEXES):
         conn.execute(statement)
     for table in FTS_COLUMNS:
         # FTS5 writes a segment whenever its in-memory hash reaches 'hashsize' (1 MB by default),
