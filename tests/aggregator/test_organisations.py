@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biofed.aggregator import catalogue
+from biofed.aggregator import catalogue, state
 
 NODES = {n: {"id": n, "name": n.upper(), "licence": "CC-BY-4.0", "base_url": f"https://{n}.example"}
          for n in ("alpha", "beta", "gamma")}
@@ -198,3 +199,51 @@ def test_grouping_is_independent_of_harvest_order_and_of_the_first_node(order, p
     for start in range(0, len(records), size):  # several harvests, each finalised
         harvest(conn, records[start:start + size])
     assert snapshot(conn) == snapshot(reference)
+
+
+# --- a catalogue written before the organisations ------------------------------------------------------
+
+def test_an_older_catalogue_gets_its_keys_and_organisations_from_the_signed_records(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    state.ensure_schema(conn)
+    catalogue.ensure_schema(conn)
+    records = [actor("alpha/actor/neckar", "Neckar Cell GmbH", region="DE11", sectors=["red-biotech"],
+                     identifiers={"vat": "DE123456789"}),
+               actor("beta/actor/neckar", "Neckar Cell", region="DE11", sectors=["medtech"],
+                     identifiers={"vat": "DE 123 456 789"}),
+               actor("gamma/actor/x", "X", sameAs=["alpha/actor/x"]),
+               actor("alpha/actor/x", "X Labs", identifiers={"ror": "https://ror.org/032000t02"}),
+               actor("beta/actor/x", "X Labs (Ulm)", identifiers={"ror": "032000T02"})]
+    conn.execute("BEGIN")
+    for record in records:
+        node = record["id"].split("/")[0]
+        catalogue.upsert_record(conn, record, node=NODES[node], verified_at="2026-01-01T00:00:00Z")
+        if record["id"] != "beta/actor/x":  # one actor whose signed record is not held: its row's columns
+            conn.execute("INSERT INTO records (id, node_id, type, version, signed_json) VALUES (?, ?, 'Actor', 1, ?)",
+                         (record["id"], node, json.dumps(record)))
+    catalogue.finalise(conn)
+    conn.execute("COMMIT")
+    expected = snapshot(conn)
+    assert groups(conn) == {frozenset({"alpha/actor/neckar", "beta/actor/neckar"}),
+                            frozenset({"alpha/actor/x", "beta/actor/x", "gamma/actor/x"})}
+    # The same catalogue as a version before the organisations wrote it: no organisation tables at all.
+    for name, kind in conn.execute("SELECT name, type FROM sqlite_master WHERE name LIKE 'organisation%'"
+                                   " AND type IN ('table', 'view')").fetchall():
+        conn.execute(f"DROP {kind.upper()} [{name}]")
+    catalogue.ensure_schema(conn)  # the next harvest's first step: keys from the records, then grouped
+    assert conn.execute("SELECT count(*) FROM organisation_keys").fetchone()[0] == 5
+    assert snapshot(conn) == expected
+    assert full_recompute(conn) == expected
+    assert catalogue.ensure_schema(conn) is None and snapshot(conn) == expected  # once: nothing to migrate now
+
+
+def test_organisation_counts_without_the_with_data_rows_are_counted_again():
+    conn = new_catalogue()
+    harvest(conn, [actor("alpha/actor/a", "A", region="DE11", sectors=["medtech"], identifiers={"pic": "999000001"}),
+                   actor("beta/actor/a", "A", region="DE11", sectors=["pharma"], identifiers={"pic": "999000001"})])
+    expected = snapshot(conn)
+    conn.execute("DELETE FROM organisation_counts WHERE dimension != '' AND value = ''")  # as the first version wrote it
+    catalogue.ensure_schema(conn)
+    assert snapshot(conn) == expected
+    assert conn.execute("SELECT organisations FROM organisation_counts WHERE region = 'DE11' AND dimension = 'sector'"
+                        " AND value = ''").fetchone() == (1,)

@@ -30,6 +30,7 @@ the result equals a full recompute (tests/aggregator/test_organisations.py).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from typing import Iterable
@@ -472,8 +473,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM temp.organisation_member")
     for statement in _statements(INDEXES):
         conn.execute(statement)
-    for statement in _statements(_COUNTS):
-        conn.execute(statement)
+    recount(conn)
 
 
 def _write_touched(conn: sqlite3.Connection, groups: dict[str, list[str]], keys: dict[str, set], deltas: dict) -> None:
@@ -508,6 +508,54 @@ def update(conn: sqlite3.Connection, touched: Iterable[str]) -> None:
     rows, keys = _keys_of(conn, reached)
     _write_touched(conn, _groups(sorted(reached), rows, reached), keys, deltas)
     _apply(conn, deltas)
+
+
+# --- older catalogues ----------------------------------------------------------------------------
+
+def keys_missing(conn: sqlite3.Connection) -> bool:
+    """True for a catalogue written before the organisations: actors, but no organisation_keys table yet.
+    (Asked before ensure_schema creates the table.)"""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                            " AND name IN ('actors', 'organisation_keys')")}
+    return names == {"actors"}
+
+
+def add_missing_keys(conn: sqlite3.Connection) -> int:
+    """Write the keys of every actor, once, for a catalogue that has none; returns the number of keys.
+
+    From the record the aggregator holds (records.signed_json: VAT and sameAs are in no actor column),
+    else from the actor row's identifier columns (ROR, PIC, Wikidata). In the caller's transaction.
+    """
+    has_records = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone()
+    signed = "(SELECT r.signed_json FROM records r WHERE r.id = a.id)" if has_records else "NULL"
+    rows = conn.execute(f"SELECT a.id, a.ror, a.pic, a.wikidata, {signed} FROM actors a").fetchall()
+    written = 0
+    for chunk in _chunks(rows, 2000):
+        keys = []
+        for actor_id, ror, pic, wikidata, signed_json in chunk:
+            try:
+                record = json.loads(signed_json) if signed_json else None
+            except ValueError:
+                record = None
+            if not isinstance(record, dict) or record.get("id") != actor_id:
+                record = {"id": actor_id, "identifiers": {"ror": ror, "pic": pic, "wikidata": wikidata}}
+            keys += [(key, actor_id) for key in organisation_keys(record)]
+        conn.executemany("INSERT OR IGNORE INTO organisation_keys (key, actor_id) VALUES (?, ?)", keys)
+        written += len(keys)
+    return written
+
+
+def counts_outdated(conn: sqlite3.Connection) -> bool:
+    """organisation_counts written before it had the 'with data' rows (value ''): counted again."""
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM organisation_counts c WHERE c.dimension != '' AND c.value != ''"
+        " AND NOT EXISTS (SELECT 1 FROM organisation_counts k WHERE k.region = c.region"
+        " AND k.dimension = c.dimension AND k.value = ''))").fetchone()[0])
+
+
+def recount(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_COUNTS):
+        conn.execute(statement)
 
 
 def finalise(conn: sqlite3.Connection, *, incremental: bool) -> None:

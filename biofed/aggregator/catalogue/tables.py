@@ -333,6 +333,24 @@ def _add_new_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE [{table}] ADD COLUMN [{column}] {declaration}")
 
 
+def _migrate_organisations(conn: sqlite3.Connection, keys_missing: bool, *, regroup: bool) -> None:
+    """An older catalogue gets its actors' organisation keys (once) and its organisations now, not at the next
+    change; organisation counts without the 'with data' rows are counted again."""
+    if not keys_missing and not organisations.counts_outdated(conn):
+        return
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    if keys_missing:
+        organisations.add_missing_keys(conn)
+        if regroup:  # during a bulk load, the full finalise that ends it groups
+            organisations.rebuild(conn)
+    else:
+        organisations.recount(conn)
+    if own:
+        conn.execute("COMMIT")
+
+
 def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     """Create the public catalogue tables, indexes, FTS and regions. Idempotent; inside a transaction, never commits.
 
@@ -340,6 +358,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
     only; the secondary indexes and FTS triggers are left to bulk_finish.
     """
     _drop_outdated_derived_tables(conn)
+    keys_missing = organisations.keys_missing(conn)
     script = TABLES + organisations.TABLES
     if not bulk:
         script += INDEXES + organisations.KEY_INDEXES + organisations.INDEXES
@@ -348,6 +367,7 @@ def ensure_schema(conn: sqlite3.Connection, *, bulk: bool = False) -> None:
         _replace_changed_trigger(conn, statement)
         conn.execute(statement)
     _add_new_columns(conn)
+    _migrate_organisations(conn, keys_missing, regroup=not bulk)
     if conn.execute("SELECT count(*) FROM regions").fetchone()[0] == 0:
         # One transaction, not one autocommit (and fsync) per region; inside a caller's transaction, join it.
         own = not conn.in_transaction
