@@ -1,9 +1,12 @@
 """The territorial survey's figures, computed by hand on a tiny catalogue built the harvest's way.
 
-The specialisation index is a location quotient over the actors whose
-dimension is known: (region's actors in a sector / region's actors with any
-sector) / (Europe's actors in it / Europe's actors with any sector). Actors
-without sectors count in neither share.
+The specialisation index is a location quotient over the organisations whose
+dimension is known: (region's organisations in a sector / region's
+organisations with any sector) / (Europe's organisations in it / Europe's
+organisations with any sector). Organisations without sectors count in
+neither share. In the fixture no two records describe one organisation
+(organisations = records), except in the test where a second node publishes
+one of them.
 """
 
 from __future__ import annotations
@@ -30,19 +33,32 @@ ACTORS = {
 }
 
 
-def build(db_path):
+OTHER_NODE = {"id": "m", "name": "Other cluster", "licence": "CC-BY-4.0", "base_url": "https://m.example"}
+PIC = "999000001"  # a1's; the other node's record of the same organisation shares it
+
+
+def build(db_path, *, twin=False):
+    """The fixture; twin=True: the other node also publishes a1 (same PIC, its own name, same region)."""
     conn = sqlite3.connect(db_path, isolation_level=None)
     state.ensure_schema(conn)
     catalogue.ensure_schema(conn)
     conn.execute("BEGIN")
-    conn.execute("INSERT INTO nodes (id, name, base_url, licence, status, health) VALUES ('n', 'Test cluster', "
-                 "'https://n.example', 'CC-BY-4.0', 'active', 'ok')")
+    for node in (NODE, OTHER_NODE):
+        conn.execute("INSERT INTO nodes (id, name, base_url, licence, status, health) VALUES (?, ?, ?, ?, 'active', 'ok')",
+                     (node["id"], node["name"], node["base_url"], node["licence"]))
     for region, actors in ACTORS.items():
         for local, sectors, stages in actors:
             record = {"id": f"n/actor/{local}", "type": "Actor", "version": 1, "actorType": "sme",
                       "names": [{"value": f"Actor {local}", "preferred": True}], "country": region[:2],
                       "region": region, "sectors": sectors, "valueChainStages": stages}
+            if local == "a1":
+                record["identifiers"] = {"pic": PIC}
             catalogue.upsert_record(conn, record, node=NODE, verified_at=WHEN)
+    if twin:
+        catalogue.upsert_record(conn, {"id": "m/actor/actor-a1", "type": "Actor", "version": 1, "actorType": "sme",
+                                       "names": [{"value": "ACTOR A1 SAS", "preferred": True}], "country": "FR",
+                                       "region": "FR10", "sectors": ["red-biotech"], "valueChainStages": ["training"],
+                                       "identifiers": {"pic": PIC}}, node=OTHER_NODE, verified_at=WHEN)
     catalogue.finalise(conn)
     conn.execute("COMMIT")
     return conn
@@ -80,6 +96,26 @@ def test_specialisation_is_a_location_quotient_over_actors_with_data(tmp_path):
     # The minimum is a setting: at 2, DE14 is ranked -- (1/2) / (4/7).
     catalogue.finalise(conn, min_actors=2)
     assert profile(conn, "DE14", "sector", "red-biotech")["specialisation"] == round((1 / 2) / (4 / 7), 2) == 0.88
+
+
+def test_an_organisation_two_nodes_publish_counts_once(tmp_path):
+    # a1 is published by both nodes (same PIC): 12 records, 11 organisations, the same figures as above.
+    conn = build(tmp_path / "c.db", twin=True)
+    assert conn.execute("SELECT count(*) FROM actors").fetchone()[0] == 12
+    assert conn.execute("SELECT count(*) FROM organisations").fetchone()[0] == 11
+    red = profile(conn, "FR10", "sector", "red-biotech")
+    assert (red["actors"], red["actors_with_data"], red["actors_in_region"], red["records_in_region"]) == (3, 5, 7, 8)
+    assert (red["europe_actors"], red["europe_with_data"]) == (4, 7)
+    assert red["specialisation"] == round((3 / 5) / (4 / 7), 2) == 1.05  # counting records: (4/6) / (5/8) = 1.07
+    stage = profile(conn, "FR10", "stage", "training")
+    assert (stage["actors"], stage["actors_with_data"], stage["europe_actors"]) == (1, 1, 2)
+    # When the other node's record is withdrawn, the region has as many records as organisations again.
+    conn.execute("BEGIN")
+    catalogue.delete_records(conn, ["m/actor/actor-a1"])
+    catalogue.finalise(conn)
+    conn.execute("COMMIT")
+    red = profile(conn, "FR10", "sector", "red-biotech")
+    assert (red["actors"], red["actors_in_region"], red["records_in_region"], red["specialisation"]) == (3, 7, 7, 1.05)
 
 
 def test_region_strengths_carries_counts_and_coverage(tmp_path):

@@ -68,46 +68,56 @@ INSERT INTO profile_counts (region, dimension, value, actors)
  SELECT coalesce(region, ''), 'stage', '', count(DISTINCT actor_id) FROM actor_value_chain GROUP BY coalesce(region, '');
 """
 
-# A region needs at least this many actors with data in a dimension (sectors, or stages) before
-# its specialisation index in that dimension is published; below it the row says too_few = 1 and
-# the index is empty (two actors are not a regional profile). docs/catalogue.md#the-territorial-survey
+# A region needs at least this many organisations with data in a dimension (sectors, or stages)
+# before its specialisation index in that dimension is published; below it the row says too_few = 1
+# and the index is empty (two organisations are not a regional profile).
+# docs/catalogue.md#the-territorial-survey
 MIN_ACTORS_WITH_DATA = 5
 
-# The territorial survey, computed once per harvest rather than per request: actors per sector
-# and per stage in each region, and the specialisation index, a location quotient over the actors
-# whose dimension is known -- (region's actors in it / region's actors with data in that dimension)
-# / (Europe's actors in it / Europe's actors with data). Actors without sectors count in neither
-# share: most records carry none, and counting them would divide Europe's share by every actor.
-# From profile_counts (regions x values rows), not from the actors: the same integers as counting
-# the actor tables (tests/aggregator/test_catalogue_incremental.py). "Europe" is every actor in the catalogue.
+# The territorial survey, computed once per harvest rather than per request. It counts
+# organisations, not records: a company that two nodes publish counts once, in its region
+# (organisations.py groups the records). Per sector and per stage in each region, and the
+# specialisation index, a location quotient over the organisations whose dimension is known --
+# (region's organisations in it / region's organisations with data in that dimension) / (Europe's
+# organisations in it / Europe's organisations with data). Organisations without sectors count in
+# neither share: most records carry none, and counting them would divide Europe's share by every
+# organisation. From organisation_counts (regions x values rows, the conventions of profile_counts),
+# not from the organisation tables; records_in_region (from profile_counts) says how many records
+# the region's organisations come from. The columns keep their names (`actors` = organisations).
+# "Europe" is every organisation in the catalogue.
 REGION_PROFILES = """
 DELETE FROM profile_counts WHERE actors = 0;
 DELETE FROM region_profiles;
 INSERT INTO region_profiles (region, region_name, dimension, value, actors, actors_in_region, actors_with_data,
-                             europe_actors, europe_with_data, specialisation, too_few)
+                             europe_actors, europe_with_data, specialisation, too_few, records_in_region)
 WITH per_region AS (
-    SELECT region, dimension, value, actors FROM profile_counts WHERE region != '' AND dimension != '' AND value != ''
+    SELECT region, dimension, value, organisations AS n FROM organisation_counts
+     WHERE region != '' AND dimension != '' AND value != ''
 ),
-region_totals AS (SELECT region, actors AS total FROM profile_counts WHERE region != '' AND dimension = ''),
+region_totals AS (SELECT region, organisations AS total FROM organisation_counts WHERE region != '' AND dimension = ''),
 region_known AS (
-    SELECT region, dimension, actors AS known FROM profile_counts WHERE region != '' AND dimension != '' AND value = ''
+    SELECT region, dimension, organisations AS known FROM organisation_counts
+     WHERE region != '' AND dimension != '' AND value = ''
 ),
-europe AS (SELECT dimension, value, sum(actors) AS actors FROM profile_counts WHERE dimension != '' GROUP BY dimension, value)
-SELECT p.region, r.name, p.dimension, p.value, p.actors, t.total, k.known, e.actors, ek.actors,
+region_records AS (SELECT region, actors AS records FROM profile_counts WHERE region != '' AND dimension = ''),
+europe AS (SELECT dimension, value, sum(organisations) AS n FROM organisation_counts WHERE dimension != ''
+            GROUP BY dimension, value)
+SELECT p.region, r.name, p.dimension, p.value, p.n, t.total, k.known, e.n, ek.n,
        CASE WHEN k.known >= {minimum}
-            THEN round((1.0 * p.actors / k.known) / (1.0 * e.actors / ek.actors), 2) END,
-       k.known < {minimum}
+            THEN round((1.0 * p.n / k.known) / (1.0 * e.n / ek.n), 2) END,
+       k.known < {minimum}, rr.records
 FROM per_region p
 JOIN region_totals t ON t.region = p.region
 JOIN region_known k ON k.region = p.region AND k.dimension = p.dimension
 JOIN europe e ON e.dimension = p.dimension AND e.value = p.value
 JOIN europe ek ON ek.dimension = p.dimension AND ek.value = ''
+LEFT JOIN region_records rr ON rr.region = p.region
 LEFT JOIN regions r ON r.code = p.region;
 """
 
 
 def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA) -> None:
-    """After a harvest: resolve partners across nodes, count regions, merge FTS, ANALYZE.
+    """After a harvest: resolve partners across nodes, group organisations, count regions, merge FTS, ANALYZE.
 
     Incremental when the last finalise completed: partner resolution only for the
     projects the changed records can affect, region profiles from the maintained
@@ -127,11 +137,11 @@ def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA
         scope = project_scope = ""
     for statement in _statements(RESOLVE.format(scope=scope, project_scope=project_scope)):
         conn.execute(statement)
-    for statement in _statements(REGION_PROFILES.format(minimum=int(min_actors))):
-        conn.execute(statement)
     if incremental:
         conn.execute("DROP TABLE temp.finalise_scope")
-    organisations.finalise(conn, incremental=incremental)
+    organisations.finalise(conn, incremental=incremental)  # the survey counts its organisations
+    for statement in _statements(REGION_PROFILES.format(minimum=int(min_actors))):
+        conn.execute(statement)
     conn.execute("DELETE FROM finalise_touched")
     # Records changed since the planner statistics were gathered.
     row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()

@@ -156,7 +156,8 @@ CREATE TABLE IF NOT EXISTS offers (
     region TEXT,
     valid_until TEXT,{PROVENANCE}
 );
--- The territorial survey (finalise.REGION_PROFILES): every index with the counts it is computed from.
+-- The territorial survey (finalise.REGION_PROFILES): every index with the counts it is computed from,
+-- counted as organisations (`actors` and its kin count organisations; records_in_region, records).
 CREATE TABLE IF NOT EXISTS region_profiles (
     region TEXT NOT NULL REFERENCES regions(code),
     region_name TEXT,
@@ -169,6 +170,7 @@ CREATE TABLE IF NOT EXISTS region_profiles (
     europe_with_data INTEGER NOT NULL,
     specialisation REAL,
     too_few INTEGER NOT NULL DEFAULT 0,
+    records_in_region INTEGER,
     PRIMARY KEY (region, dimension, value)
 );
 -- Actors per (region, sector|stage) and per region ('' = no region; dimension '' = all actors;
@@ -324,6 +326,7 @@ NEW_COLUMNS = (
     ("actors", "sectors_basis", "TEXT"),
     ("actors", "stages_basis", "TEXT"),
     ("actors", "derivation", "TEXT"),
+    ("region_profiles", "records_in_region", "INTEGER"),
 )
 
 
