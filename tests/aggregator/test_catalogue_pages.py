@@ -57,9 +57,10 @@ def test_unknown_urls_answer_404_not_500(site, path):
 def test_home_counts_by_hand(site):
     markup = page(site, "/")
     counts = dict(re.findall(r'data-count="(\w+)">([^<]*)<', markup))
-    # 8 actors signed, 1 deleted; 2 projects; 2 offers; 3 nodes; actors in DE, FR, DK; no harvest run recorded
-    assert counts == {"actors": "7", "projects": "2", "offers": "2", "nodes": "3", "countries": "3",
-                      "harvested": "not yet"}
+    # 8 actors signed, 1 deleted: 7 records, no two sharing an identifier, so 7 organisations; 2 projects;
+    # 2 offers; 3 nodes; organisations in DE, FR, DK; no harvest run recorded
+    assert counts == {"organisations": "7", "actors": "7", "projects": "2", "offers": "2", "nodes": "3",
+                      "countries": "3", "harvested": "not yet"}
     conn = sqlite3.connect(site["db_path"])
     assert conn.execute("SELECT count(*) FROM actors").fetchone()[0] == 7
     conn.close()
@@ -149,7 +150,7 @@ def test_region_profile(site):
     markup = page(site, "/region/DE14")
     visible = text(markup)
     assert "<h1>Tübingen</h1>" in markup and "NUTS 2 region DE14 in Germany · 2 actors" in visible
-    assert "Based on 2 of 2 actors with sector data here, and 7 in Europe." in visible
+    assert "Based on 2 of 2 organisations with sector data here, and 7 in Europe." in visible
     assert "Too few to compare" in visible
     # the table beside the chart: red biotech 2 here (100 %), 4 in Europe (4 of 7 = 57 %)
     assert "Red biotechnology 2 100% 4 57% too few" in visible

@@ -105,3 +105,18 @@ def test_sectors_and_stages_say_whether_they_were_declared_or_derived(tmp_path):
     assert "(derived)" not in asyncio.run(ds.client.get("/" + DECLARED["id"])).text
     declared = asyncio.run(ds.client.get("/catalogue/actors.json?sectors_basis=declared&_shape=array")).json()
     assert [row["id"] for row in declared] == [DECLARED["id"]]
+
+
+def test_the_front_door_counts_organisations_not_records(tmp_path):
+    """Two records with one PIC (e.g. a CORDIS copy and a member-sheet entry) are one organisation."""
+    first = {**ACTOR, "identifiers": {"pic": "999000042"}}
+    copy = {**ACTOR, "id": "genopole/actor/genethon-copy", "identifiers": {"pic": "999000042"}}
+    other = {**ACTOR, "id": "genopole/actor/other", "country": "BE", "region": "BE10",
+             "names": [{"value": "Other Lab", "preferred": True}]}
+    build(tmp_path / "c.db", [first, copy, other]).close()
+    from biofed.aggregator.catalogue import build_inspect_file
+    build_inspect_file(tmp_path / "c.db")
+    ds = make_datasette(tmp_path / "c.db")
+    import re
+    counts = dict(re.findall(r'data-count="(\w+)">([^<]*)<', asyncio.run(ds.client.get("/")).text))
+    assert (counts["organisations"], counts["actors"], counts["countries"]) == ("2", "3", "2")

@@ -130,11 +130,11 @@ def test_region_strengths_carries_counts_and_coverage(tmp_path):
     assert response.status_code == 200, response.text
     rows = response.json()
     red = next(r for r in rows if (r["region"], r["value"]) == ("FR10", "red-biotech"))
-    assert red["basis"] == "based on 5 of 7 actors with sector data"
+    assert red["basis"] == "based on 5 of 7 organisations with sector data"
     assert red["specialisation"] == 1.05
     de = next(r for r in rows if (r["region"], r["value"]) == ("DE14", "red-biotech"))
     assert de["specialisation"] is None and de["too_few"] == 1
-    assert de["basis"] == "based on 2 of 3 actors with sector data (too few to compare)"
+    assert de["basis"] == "based on 2 of 3 organisations with sector data (too few to compare)"
     # Within a region and dimension, ranked regions come first by index; too-few rows are not ranked.
     fr_sectors = [r["value"] for r in rows if r["region"] == "FR10" and r["dimension"] == "sector"]
     assert fr_sectors == ["medtech", "red-biotech", "green-biotech"]

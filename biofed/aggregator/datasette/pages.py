@@ -60,10 +60,12 @@ async def _render(datasette, request, template: str, context: dict, status: int 
 async def _counts(datasette) -> dict:
     db = _db(datasette)
     tables = await db.table_counts(5)  # from the inspect data: the snapshot is immutable
-    countries = await _one(datasette, "SELECT count(*) AS n FROM (SELECT DISTINCT country FROM actors"
+    # Organisations, not records: one organisation that several nodes or sources describe counts once.
+    countries = await _one(datasette, "SELECT count(*) AS n FROM (SELECT DISTINCT country FROM organisations"
                                       " WHERE country IS NOT NULL)")
     harvested = await _one(datasette, "SELECT max(last_success) AS at FROM nodes")
-    return {"actors": tables.get("actors"), "projects": tables.get("projects"), "offers": tables.get("offers"),
+    return {"organisations": tables.get("organisations"), "actors": tables.get("actors"),
+            "projects": tables.get("projects"), "offers": tables.get("offers"),
             "nodes": tables.get("nodes"), "countries": countries["n"], "harvested": harvested["at"]}
 
 
@@ -343,8 +345,8 @@ def _split(joined: str | None) -> list[str]:
 # --- regions ------------------------------------------------------------------------------------------
 
 async def _europe(datasette, dimension: str) -> tuple[dict[str, int], int]:
-    """Europe's actors per value of a dimension, and its actors with any (from the maintained counts)."""
-    rows = await _rows(datasette, "SELECT value, sum(actors) AS n FROM profile_counts WHERE dimension = ?"
+    """Europe's organisations per value of a dimension, and those with any (from the maintained counts)."""
+    rows = await _rows(datasette, "SELECT value, sum(organisations) AS n FROM organisation_counts WHERE dimension = ?"
                                   " GROUP BY value", [dimension])
     counts = {r["value"]: r["n"] for r in rows}
     return {k: v for k, v in counts.items() if k}, counts.get("", 0)
@@ -356,14 +358,17 @@ async def region_page(datasette, request):
                         [code])
     if region is None:
         raise NotFound(f"No NUTS 2021 region {code}")
-    counted = await _one(datasette, "SELECT actors FROM profile_counts WHERE region = ? AND dimension = ''", [code])
+    # The survey counts organisations (an organisation several records describe counts once).
+    counted = await _one(datasette, "SELECT organisations AS actors FROM organisation_counts WHERE region = ?"
+                                    " AND dimension = ''", [code])
     in_region = counted["actors"] if counted else 0
     dimensions = []
     for dimension, kind, noun in (("sector", "sector", "sector"), ("stage", "stage", "value-chain stage")):
         profile = {r["value"]: r for r in await _rows(
             datasette, "SELECT * FROM region_profiles WHERE region = ? AND dimension = ?", [code, dimension])}
         europe, europe_known = await _europe(datasette, dimension)
-        known_row = await _one(datasette, "SELECT actors FROM profile_counts WHERE region = ? AND dimension = ?"
+        known_row = await _one(datasette, "SELECT organisations AS actors FROM organisation_counts WHERE region = ?"
+                                          " AND dimension = ?"
                                           " AND value = ''", [code, dimension])
         known = known_row["actors"] if known_row else 0
         too_few = known < MIN_ACTORS_WITH_DATA
