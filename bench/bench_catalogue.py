@@ -22,6 +22,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from array import array
 from pathlib import Path
 
 from biofed.aggregator import catalogue
@@ -40,6 +41,11 @@ TECHNOLOGIES = ["mRNA", "CRISPR", "AAV vectors", "cell therapy", "biosensors", "
 WORDS = ("develops manufactures researches provides platform services for clinical diagnostic industrial "
          "partners europe therapies process scale quality analytics").split()
 MEDIUM_TERM = "organoid"  # put in ~1% of descriptions: a medium-frequency search term
+PROGRAMMES = ["HORIZON-EUROPE", "H2020", "INTERREG", "EU4HEALTH", "REGIONAL", "IHI"]
+OFFER_TYPES = ["service", "facility", "technology", "licence", "training"]
+ROLES = ["partner"] * 5 + ["associated-partner", "third-party"]
+# The front door's realistic questions: a technology word, and the same with a country and a stage.
+FRONT_DOOR_QUERY = "cell therapy"
 
 
 def synthetic_actors(n: int, regions: list[tuple[str, str, str, float, float]], seed: int = 7):
@@ -66,7 +72,77 @@ def synthetic_actors(n: int, regions: list[tuple[str, str, str, float, float]], 
         }
 
 
-def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
+PARTICIPATION_COLUMNS = ("project_id", "position", "actor_ref", "partner_name", "partner_country", "role",
+                         "contribution_eur", "ror", "pic", "stated_region")
+
+
+def synthetic_projects(n: int, actor_regions, regions, seed: int = 11):
+    """Projects with 2 to 12 partners (mean ~5, as in CORDIS): rows for projects and participations.
+
+    actor_regions[i] is the index in regions of synthetic actor i. Four partners in five name
+    an actor record (resolved at finalise); the others are on no node and state their region.
+    """
+    rng = random.Random(seed)
+    actors = len(actor_regions)
+    for j in range(n):
+        node = f"node-{j % 40:02d}"
+        project_id = f"{node}/project/p{j:06d}"
+        partners = []
+        for position in range(1, min(12, 2 + int(rng.expovariate(1 / 3))) + 1):
+            role = "coordinator" if position == 1 else rng.choice(ROLES)
+            if rng.random() < 0.8:
+                i = rng.randrange(actors)
+                code, _, country, _, _ = regions[actor_regions[i]]
+                partners.append((project_id, position, f"node-{i % 40:02d}/actor/a{i:07d}", f"Partner {i}",
+                                 country, role, None, None, None, None))
+            else:
+                code, _, country, _, _ = rng.choice(regions)
+                partners.append((project_id, position, None, f"Unlisted partner {j}-{position}", country, role,
+                                 None, None, None, code))
+        countries = {p[4] for p in partners}
+        acronym = "".join(rng.choice(SYLLABLES) for _ in range(2)).upper()
+        words = rng.sample(WORDS, 6) + rng.sample(TECHNOLOGIES, 1)
+        start = f"{rng.randint(2014, 2026)}-{rng.randint(1, 12):02d}-01"
+        project = {
+            "id": project_id, "title": " ".join(words).capitalize(), "acronym": acronym,
+            "description": " ".join(rng.sample(WORDS, 10)), "programme": rng.choice(PROGRAMMES),
+            "start_date": start, "end_date": f"{int(start[:4]) + 3}{start[4:]}",
+            "total_budget_eur": rng.randint(2, 120) * 50_000.0, "eu_contribution_eur": rng.randint(1, 100) * 50_000.0,
+            "coordinator_name": partners[0][3], "coordinator_country": partners[0][4], "partners": len(partners),
+            "countries": len(countries), "cross_border": int(len(countries) > 1), "title_stated": 1,
+            "node_id": node, "licence": "CC-BY-4.0", "version": 1, "verified_at": "2026-11-23T12:00:00Z",
+            "first_seen": "2026-11-23T12:00:00Z", "stale": 0,
+            "record_url": f"https://{node}.example/records/{project_id}",
+        }
+        yield project, partners
+
+
+def synthetic_offers(n: int, actor_regions, regions, seed: int = 13):
+    rng = random.Random(seed)
+    for k in range(n):
+        i = rng.randrange(len(actor_regions))
+        node = f"node-{i % 40:02d}"
+        code, _, country, _, _ = regions[actor_regions[i]]
+        technologies = rng.sample(TECHNOLOGIES, rng.randint(1, 2))
+        offer_id = f"{node}/offer/o{k:06d}"
+        yield {
+            "id": offer_id, "title": f"{technologies[0]} {rng.choice(['service', 'platform', 'facility', 'training'])}",
+            "offer_type": rng.choice(OFFER_TYPES), "provider_id": f"{node}/actor/a{i:07d}",
+            "description": " ".join(rng.sample(WORDS, 8)), "technologies": ", ".join(technologies),
+            "sectors": ", ".join(rng.sample(SECTORS, 1)), "value_chain_stages": ", ".join(rng.sample(STAGES, 1)),
+            "country": country, "region": code, "node_id": node, "licence": "CC-BY-4.0", "version": 1,
+            "verified_at": "2026-11-23T12:00:00Z", "first_seen": "2026-11-23T12:00:00Z", "stale": 0,
+            "record_url": f"https://{node}.example/records/{offer_id}",
+        }, [(offer_id, t) for t in technologies]
+
+
+def _insert_sql(table: str, columns) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def build(db_path: Path, rows: int, batch: int = 20_000, projects: int | None = None,
+          offers: int | None = None) -> dict:
+    """rows synthetic actors, projects (default rows / 10) with their partners, offers (default rows / 50)."""
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -92,7 +168,10 @@ def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
         for rows_ in (actors, sectors, stages, techs):
             rows_.clear()
 
+    region_index = {r[0]: k for k, r in enumerate(regions)}
+    actor_regions = array("H")
     for actor in synthetic_actors(rows, regions):
+        actor_regions.append(region_index[actor["region"]])
         actors.append(tuple(actor[c] for c in columns))
         key = (actor["country"], actor["region"], actor["actor_type"])
         sectors += [(actor["id"], s, *key) for s in actor["_sectors"]]
@@ -101,6 +180,35 @@ def build(db_path: Path, rows: int, batch: int = 20_000) -> dict:
         if len(actors) >= batch:
             flush()
     flush()
+    project_rows, partner_rows = [], []
+    project_columns = None
+
+    def flush_projects():
+        conn.execute("BEGIN")
+        conn.executemany(_insert_sql("projects", project_columns), project_rows)
+        conn.executemany(_insert_sql("participations", PARTICIPATION_COLUMNS), partner_rows)
+        conn.execute("COMMIT")
+        project_rows.clear()
+        partner_rows.clear()
+
+    for project, partners in synthetic_projects(rows // 10 if projects is None else projects, actor_regions, regions):
+        project_columns = project_columns or list(project)
+        project_rows.append(tuple(project.values()))
+        partner_rows.extend(partners)
+        if len(partner_rows) >= batch:
+            flush_projects()
+    if project_rows:
+        flush_projects()
+    offer_rows, offer_tech, offer_columns = [], [], None
+    for offer, technologies in synthetic_offers(rows // 50 if offers is None else offers, actor_regions, regions):
+        offer_columns = offer_columns or list(offer)
+        offer_rows.append(tuple(offer.values()))
+        offer_tech.extend(technologies)
+    if offer_rows:
+        conn.execute("BEGIN")
+        conn.executemany(_insert_sql("offers", offer_columns), offer_rows)
+        conn.executemany("INSERT INTO offer_technologies VALUES (?, ?)", offer_tech)
+        conn.execute("COMMIT")
     insert_seconds = time.perf_counter() - started
     started = time.perf_counter()
     conn.execute("BEGIN")
@@ -175,6 +283,7 @@ async def timings(db_path: Path, repeat: int) -> dict:
         "row page (HTML)": f"/catalogue/actors/{tilde_encode(some_id)}",
         "row JSON": f"/catalogue/actors/{tilde_encode(some_id)}.json",
         "region_strengths, one NUTS 2 region": "/catalogue/region_strengths.json?region=" + some_region(db_path),
+        **people_pages(db_path, largest),
     }
     defaults = load_metadata()["databases"]["catalogue"]["tables"]
     results = {}
@@ -203,6 +312,37 @@ async def timings(db_path: Path, repeat: int) -> dict:
         samples.sort()
         results[label] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))])
     return results
+
+
+def people_pages(db_path: Path, largest: str) -> dict[str, str]:
+    """The pages for people (biofed/aggregator/datasette/pages.py), each on a typical and a heavy case."""
+    conn = sqlite3.connect(db_path)
+    one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    middle_actor = one("SELECT actor_id FROM participations WHERE actor_id IS NOT NULL"
+                       " AND rowid >= (SELECT max(rowid) / 2 FROM participations) LIMIT 1")
+    busiest_actor = one("SELECT actor_id FROM participations WHERE actor_id IS NOT NULL"
+                        " GROUP BY actor_id ORDER BY count(*) DESC LIMIT 1")
+    middle_project = one("SELECT id FROM projects WHERE rowid >= (SELECT max(rowid) / 2 FROM projects) LIMIT 1")
+    largest_project = one("SELECT id FROM projects ORDER BY partners DESC, id LIMIT 1")
+    busiest_region = one("SELECT region FROM actors WHERE region IS NOT NULL GROUP BY region ORDER BY count(*) DESC"
+                         " LIMIT 1")
+    conn.close()
+    q = FRONT_DOOR_QUERY.replace(" ", "+")
+    return {
+        "front door /": "/",
+        f"front-door search /find?q={q}": f"/find?q={q}",
+        f"front-door search q={q}, where={largest}, stage=production": f"/find?q={q}&where={largest}&stage=production",
+        f"front-door search, no words: where={largest}, stage=production": f"/find?where={largest}&stage=production",
+        f"front-door search, NUTS 2 where={busiest_region}, sector=pharma":
+            f"/find?q={q}&where={busiest_region}&sector=pharma",
+        "actor profile (an actor with projects)": "/" + middle_actor,
+        "actor profile (the actor in most projects)": "/" + busiest_actor,
+        "project page (a project of the middle row)": "/" + middle_project,
+        "project page (most partners)": "/" + largest_project,
+        f"region page /region/{busiest_region} (most actors)": f"/region/{busiest_region}",
+        "collaborations_between_regions, both fields empty":
+            "/catalogue/collaborations_between_regions.json?region=&partner_region=",
+    }
 
 
 def conn_largest_country(db_path: Path) -> str:
