@@ -1,4 +1,4 @@
-"""Finalise, once after a harvest: partner resolution across nodes, region profiles, FTS merge, ANALYZE."""
+"""Finalise, once after a harvest: partner resolution across nodes, region profiles and links, FTS merge, ANALYZE."""
 
 from __future__ import annotations
 
@@ -116,6 +116,21 @@ LEFT JOIN regions r ON r.code = p.region;
 """
 
 
+# Cross-border links between regions, computed once per harvest rather than per request (a region
+# page, the map of links, /regions): for each region a partner is placed in, every place in another
+# country -- the other partner's region, else its country -- with the number of projects they share.
+# A full rebuild from participations (a few seconds at 1M actors, docs/benchmarks.md#catalogue).
+REGION_LINKS = """
+DELETE FROM region_links;
+INSERT INTO region_links (region, partner_place, partner_region, partner_country, projects)
+SELECT x.partner_region, coalesce(o.partner_region, o.partner_country), o.partner_region, max(o.partner_country),
+       count(DISTINCT x.project_id)
+FROM participations x JOIN participations o ON o.project_id = x.project_id AND o.position != x.position
+WHERE x.partner_region IS NOT NULL AND o.partner_country IS NOT NULL AND o.partner_country IS NOT x.partner_country
+GROUP BY x.partner_region, coalesce(o.partner_region, o.partner_country);
+"""
+
+
 def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA) -> None:
     """After a harvest: resolve partners across nodes, group organisations, count regions, merge FTS, ANALYZE.
 
@@ -140,7 +155,7 @@ def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA
     if incremental:
         conn.execute("DROP TABLE temp.finalise_scope")
     organisations.finalise(conn, incremental=incremental)  # the survey counts its organisations
-    for statement in _statements(REGION_PROFILES.format(minimum=int(min_actors))):
+    for statement in _statements(REGION_PROFILES.format(minimum=int(min_actors)) + REGION_LINKS):
         conn.execute(statement)
     conn.execute("DELETE FROM finalise_touched")
     # Records changed since the planner statistics were gathered.

@@ -173,6 +173,16 @@ CREATE TABLE IF NOT EXISTS region_profiles (
     records_in_region INTEGER,
     PRIMARY KEY (region, dimension, value)
 );
+-- Cross-border collaboration (finalise.REGION_LINKS): for a region, the places in other countries
+-- (a NUTS region, or a country when the partner's region is not known) it shares projects with.
+CREATE TABLE IF NOT EXISTS region_links (
+    region TEXT NOT NULL,
+    partner_place TEXT NOT NULL,
+    partner_region TEXT,
+    partner_country TEXT NOT NULL,
+    projects INTEGER NOT NULL,
+    PRIMARY KEY (region, partner_place)
+) WITHOUT ROWID;
 -- Actors per (region, sector|stage) and per region ('' = no region; dimension '' = all actors;
 -- value '' = actors with at least one value in that dimension),
 -- kept up to date by every upsert/delete, so finalise rebuilds region_profiles from a table the

@@ -21,6 +21,8 @@ DATABASE = "catalogue"
 RESULTS = 20          # per kind on the search page
 PROFILE_LIST = 50     # projects, offers, partners on a profile
 PARTNERS_PER_PROJECT = 12
+LINKS = 40            # cross-border links on a region page and its map
+STRONGEST_LINKS = 25  # pairs of places on /regions
 
 
 def _db(datasette):
@@ -397,13 +399,8 @@ async def region_page(datasette, request):
         f" WHERE region = ? ORDER BY name LIMIT {PROFILE_LIST}", [code])
     sub_regions = await _rows(datasette, "SELECT code, name FROM regions WHERE code LIKE ? || '_%' ORDER BY code",
                               [code])
-    links = await _rows(
-        datasette,
-        "SELECT coalesce(o.partner_region, o.partner_country) AS place, o.partner_region AS region,"
-        " o.partner_country AS country, count(DISTINCT o.project_id) AS projects"
-        " FROM participations x JOIN participations o ON o.project_id = x.project_id AND o.position != x.position"
-        " WHERE x.partner_region = ? AND o.partner_country IS NOT ? AND o.partner_country IS NOT NULL"
-        " GROUP BY 1 ORDER BY projects DESC, place LIMIT 30", [code, region["country"]])
+    links = await _links(datasette, code)
+    linked_places = (await _one(datasette, "SELECT count(*) AS n FROM region_links WHERE region = ?", [code]))["n"]
     offers = await _rows(datasette, "SELECT o.id, o.title, o.offer_type, a.name AS provider, o.provider_id"
                                     " FROM offers o LEFT JOIN actors a ON a.id = o.provider_id"
                                     f" WHERE o.country = ? AND o.region = ? ORDER BY o.title LIMIT {PROFILE_LIST}",
@@ -412,13 +409,120 @@ async def region_page(datasette, request):
                            for a in actors) if m]
     context = {
         "region": region, "in_region": in_region, "dimensions": dimensions, "actors": actors,
-        "sub_regions": sub_regions, "links": links, "offers": offers, "markers": markers,
+        "sub_regions": sub_regions, "links": links, "linked_places": linked_places,
+        "link_map": await _link_map(datasette, region, links), "offers": offers, "markers": markers,
         "minimum": MIN_ACTORS_WITH_DATA, "country": labels.country_name(region["country"]),
     }
     return await _render(datasette, request, "region.html", context)
 
 
+async def _links(datasette, code: str) -> list[dict]:
+    """The region's cross-border links (precomputed at finalise: region_links), strongest first."""
+    return await _rows(
+        datasette,
+        "SELECT l.partner_place AS place, l.partner_region AS region, l.partner_country AS country, l.projects,"
+        " r.name AS region_name FROM region_links l LEFT JOIN regions r ON r.code = l.partner_region"
+        f" WHERE l.region = ? ORDER BY l.projects DESC, l.partner_place LIMIT {LINKS}", [code])
+
+
+async def _centres(datasette, codes: set[str]) -> dict[str, tuple[float, float]]:
+    """Map positions of NUTS codes and of countries (a country: the mean of its NUTS 1 centres)."""
+    centres = {}
+    regions = [c for c in codes if len(c) > 2]
+    if regions:
+        for row in await _rows(datasette, "SELECT code, latitude, longitude FROM regions WHERE code IN"
+                                          f" ({', '.join('?' * len(regions))}) AND latitude IS NOT NULL", regions):
+            centres[row["code"]] = (row["latitude"], row["longitude"])
+    countries = [c for c in codes if len(c) == 2]
+    if countries:
+        for row in await _rows(datasette, "SELECT country, avg(latitude) AS latitude, avg(longitude) AS longitude"
+                                          f" FROM regions WHERE level = 1 AND country IN ({', '.join('?' * len(countries))})"
+                                          " AND latitude IS NOT NULL GROUP BY country", countries):
+            centres[row["country"]] = (row["latitude"], row["longitude"])
+    return centres
+
+
+def _place_name(link: dict) -> str:
+    if link.get("region"):
+        return f"{link.get('region_name') or labels.region_name(link['region'])}, {labels.country_name(link['country'])}"
+    return labels.country_name(link["country"])
+
+
+async def _link_map(datasette, region: dict, links: list[dict]) -> dict:
+    """Lines from a region to the places it shares projects with, their weight by the number of projects."""
+    centres = await _centres(datasette, {link["place"] for link in links})
+    peak = max([link["projects"] for link in links] + [1])
+    lines = []
+    for link in links:
+        if link["place"] not in centres or region.get("latitude") is None:
+            continue
+        lat, lon = centres[link["place"]]
+        lines.append({
+            "from": [region["latitude"], region["longitude"]], "to": [lat, lon],
+            "weight": round(1 + 7 * link["projects"] / peak, 1), "radius": round(4 + 10 * link["projects"] / peak, 1),
+            "title": _place_name(link), "url": f"/region/{link['region']}" if link.get("region") else None,
+            "detail": f"{link['projects']} shared project{'s' if link['projects'] != 1 else ''}",
+        })
+    home_marker = _marker(region, region["name"], None, "this region") if lines else None
+    return {"markers": [home_marker] if home_marker else [], "links": lines,
+            "unplaced": len(links) - len(lines)}
+
+
+async def regions_index(datasette, request):
+    """Every region with actors: counts, whether it has enough data for a specialisation index, its links abroad."""
+    country = _clean(request.args.get("country"), 2).upper()
+    country_sql, params = (" AND coalesce(r.country, substr(t.region, 1, 2)) = ?", [country]) if country else ("", [])
+    regions = await _rows(
+        datasette,
+        "SELECT t.region AS code, r.name, r.level, coalesce(r.country, substr(t.region, 1, 2)) AS country,"
+        " r.latitude, r.longitude, t.actors,"
+        " coalesce(s.actors, 0) AS with_sectors, coalesce(g.actors, 0) AS with_stages,"
+        " (SELECT count(*) FROM region_links l WHERE l.region = t.region) AS partner_places"
+        " FROM profile_counts t LEFT JOIN regions r ON r.code = t.region"
+        " LEFT JOIN profile_counts s ON s.region = t.region AND s.dimension = 'sector' AND s.value = ''"
+        " LEFT JOIN profile_counts g ON g.region = t.region AND g.dimension = 'stage' AND g.value = ''"
+        f" WHERE t.dimension = '' AND t.value = '' AND t.region != ''{country_sql}", params)
+    for r in regions:
+        r["country_name"] = labels.country_name(r["country"])
+        r["sector_index"] = r["with_sectors"] >= MIN_ACTORS_WITH_DATA
+        r["stage_index"] = r["with_stages"] >= MIN_ACTORS_WITH_DATA
+    regions.sort(key=lambda r: (r["country_name"], r["name"] or r["code"]))
+    peak = max([r["actors"] for r in regions] + [1])
+    markers = [dict(m, radius=round(3 + 12 * (r["actors"] / peak) ** 0.5, 1)) for m, r in (
+        (_marker(r, r["name"] or r["code"], f"/region/{r['code']}", f"{r['actors']:,} actors"), r) for r in regions) if m]
+    strongest = await _rows(
+        datasette,
+        "SELECT l.region, a.name AS region_name, a.country, a.latitude, a.longitude, l.partner_place AS place,"
+        " l.partner_region, l.partner_country, b.name AS partner_name, l.projects FROM region_links l"
+        " LEFT JOIN regions a ON a.code = l.region LEFT JOIN regions b ON b.code = l.partner_region"
+        # each pair once: a region-to-region link is stored both ways
+        " WHERE (l.partner_region IS NULL OR l.region < l.partner_region)"
+        + (" AND (a.country = ? OR l.partner_country = ?)" if country else "")
+        + f" ORDER BY l.projects DESC, l.region, l.partner_place LIMIT {STRONGEST_LINKS}", [country, country] if country else [])
+    centres = await _centres(datasette, {link["place"] for link in strongest})
+    peak_link = max([link["projects"] for link in strongest] + [1])
+    lines = [{"from": [link["latitude"], link["longitude"]], "to": list(centres[link["place"]]),
+              "weight": round(1 + 7 * link["projects"] / peak_link, 1),
+              "title": f"{link['region_name'] or link['region']} – {link['partner_name'] or labels.country_name(link['partner_country'])}",
+              "detail": f"{link['projects']} shared project{'s' if link['projects'] != 1 else ''}", "url": None}
+             for link in strongest if link["latitude"] is not None and link["place"] in centres]
+    countries = await _rows(datasette, "SELECT DISTINCT coalesce(r.country, substr(t.region, 1, 2)) AS country"
+                                       " FROM profile_counts t LEFT JOIN regions r ON r.code = t.region"
+                                       " WHERE t.dimension = '' AND t.value = '' AND t.region != ''")
+    context = {
+        "regions": regions, "country": country, "country_label": labels.country_name(country) if country else "",
+        "countries": sorted(((c["country"], labels.country_name(c["country"])) for c in countries),
+                            key=lambda c: c[1]),
+        "markers": markers, "lines": lines, "strongest": strongest, "minimum": MIN_ACTORS_WITH_DATA,
+        "place_name": lambda link: (f"{link['partner_name'] or link['partner_region']}, "
+                                    f"{labels.country_name(link['partner_country'])}") if link["partner_region"]
+        else labels.country_name(link["partner_country"]),
+    }
+    return await _render(datasette, request, "regions.html", context)
+
+
 ROUTES = [
+    (r"^/regions$", regions_index),
     (r"^/$", home),
     (r"^/find$", find),
     (r"^/region/(?P<code>[A-Za-z]{2}[A-Za-z0-9]{0,3})$", region_page),

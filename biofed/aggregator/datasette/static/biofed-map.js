@@ -5,6 +5,20 @@
 const L = await import(window.datasette.leaflet.JAVASCRIPT_URL);
 
 {
+  function popupFor(m) {
+    var popup = document.createElement("div");
+    var title = document.createElement(m.url ? "a" : "strong");
+    title.textContent = m.title;
+    if (m.url) { title.href = m.url; }
+    popup.appendChild(title);
+    if (m.detail) {
+      var detail = document.createElement("div");
+      detail.textContent = m.detail;
+      popup.appendChild(detail);
+    }
+    return popup;
+  }
+
   function build(container) {
     var figure = container.closest("figure");
     var markers = JSON.parse(figure.querySelector(".biofed-map-markers").textContent);
@@ -16,19 +30,26 @@ const L = await import(window.datasette.leaflet.JAVASCRIPT_URL);
       if (!failed) { failed = true; notice.hidden = false; }
     });
     tiles.addTo(map);
+    var island = figure.querySelector(".biofed-map-links");
+    var links = island ? JSON.parse(island.textContent) : [];
     var points = [];
-    markers.forEach(function (m) {
-      var popup = document.createElement("div");
-      var title = document.createElement(m.url ? "a" : "strong");
-      title.textContent = m.title;
-      if (m.url) { title.href = m.url; }
-      popup.appendChild(title);
-      if (m.detail) {
-        var detail = document.createElement("div");
-        detail.textContent = m.detail;
-        popup.appendChild(detail);
+    // Lines first, so that markers and circles are drawn (and clicked) above them.
+    links.forEach(function (l) {
+      L.polyline([l.from, l.to], { color: "#1b6a8c", weight: l.weight || 2, opacity: 0.6 })
+        .bindPopup(popupFor(l)).addTo(map);
+      if (l.radius) {
+        L.circleMarker(l.to, { radius: l.radius, color: "#1b6a8c", weight: 1, fillColor: "#1b6a8c", fillOpacity: 0.5 })
+          .bindPopup(popupFor(l)).addTo(map);
       }
-      L.marker([m.lat, m.lon], { title: m.title, alt: m.title, keyboard: true }).bindPopup(popup).addTo(map);
+      points.push(l.from, l.to);
+    });
+    markers.forEach(function (m) {
+      if (m.radius) {  // a place sized by its count: a circle, its numbers in the table beside the map
+        L.circleMarker([m.lat, m.lon], { radius: m.radius, color: "#1b6a8c", weight: 1, fillColor: "#1b6a8c",
+                                          fillOpacity: 0.45 }).bindPopup(popupFor(m)).addTo(map);
+      } else {
+        L.marker([m.lat, m.lon], { title: m.title, alt: m.title, keyboard: true }).bindPopup(popupFor(m)).addTo(map);
+      }
       points.push([m.lat, m.lon]);
     });
     if (points.length === 1) { map.setView(points[0], 9); } else { map.fitBounds(points, { padding: [20, 20], maxZoom: 10 }); }
