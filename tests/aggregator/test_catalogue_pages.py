@@ -155,8 +155,8 @@ def test_region_profile(site):
     # the table beside the chart: red biotech 2 here (100 %), 4 in Europe (4 of 7 = 57 %)
     assert "Red biotechnology 2 100% 4 57% too few" in visible
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="biofed-chart" role="img"' in markup
-    # cross-border links: the COBIOE partners in DK01, ES and FR10
-    assert "Hovedstaden, Denmark: 1 project" in visible and "Spain: 1 project" in visible
+    # cross-border links: the COBIOE partners in DK01, ES and FR10 (test_region_page_maps_its_links)
+    assert "Hovedstaden Denmark 1" in visible and "(region not known) Spain 1" in visible
     assert 'href="/bioregio-stern/offer/mrna-process"' in markup
     assert page(site, "/region/de14") == markup  # codes are case-insensitive
     assert "Sub-regions:" in text(page(site, "/region/DE1"))
@@ -179,3 +179,98 @@ def test_table_cells_are_readable_and_json_keeps_values(site):
 
 def test_tiles_setting_reaches_the_cluster_map(site):
     assert "https://tiles.example/{z}/{x}/{y}.png" in page(site, "/catalogue/actors")
+
+
+# --- cross-border links between regions ---------------------------------------------------------------
+# By hand from the sample: COBIOE has Généthon (FR10), CureVac (DE14), DTU and Novo Nordisk (both resolved
+# to DK01: by ROR and by PIC) and a Spanish partner on no node with no region (ES). The Tübingen training
+# school has two German partners: not cross-border. DTU and Novo are in the same country: no link.
+LINKS_BY_HAND = {
+    ("DE14", "DK01", "DK01", "DK", 1), ("DE14", "ES", None, "ES", 1), ("DE14", "FR10", "FR10", "FR", 1),
+    ("DK01", "DE14", "DE14", "DE", 1), ("DK01", "ES", None, "ES", 1), ("DK01", "FR10", "FR10", "FR", 1),
+    ("FR10", "DE14", "DE14", "DE", 1), ("FR10", "DK01", "DK01", "DK", 1), ("FR10", "ES", None, "ES", 1),
+}
+
+
+def test_region_links_by_hand(site):
+    conn = sqlite3.connect(site["db_path"])
+    rows = set(conn.execute("SELECT region, partner_place, partner_region, partner_country, projects FROM region_links"))
+    conn.close()
+    assert rows == LINKS_BY_HAND
+    data = site["get"]("/catalogue/region_links.json?region=FR10&_shape=array").json()
+    assert [(r["partner_place"], r["projects"]) for r in data] == [("DE14", 1), ("DK01", 1), ("ES", 1)]
+
+
+def _islands(markup: str) -> tuple[list, list]:
+    import json
+
+    markers = json.loads(html.unescape(re.search(r'class="biofed-map-markers">(.*?)</script>', markup, re.S)[1]))
+    links = json.loads(html.unescape(re.search(r'class="biofed-map-links">(.*?)</script>', markup, re.S)[1]))
+    return markers, links
+
+
+def test_region_page_maps_its_links(site):
+    markup = page(site, "/region/DE14")
+    section = markup[markup.index('id="links-title"'):markup.index('id="actors-title"')]
+    rows = [text(r) for r in re.findall(r"<tr>(.*?)</tr>", section, flags=re.S)[1:]]
+    # strongest first, then by place code: every link is one project here
+    assert rows == ["Hovedstaden Denmark 1", "(region not known) Spain 1", "Ile-de-France France 1"]
+    assert 'href="/catalogue/collaborations_between_regions?region=DE14&amp;partner_region=ES"' in section
+    markers, links = _islands(section)
+    conn = sqlite3.connect(site["db_path"])
+    centre = {code: [lat, lon] for code, lat, lon in conn.execute("SELECT code, latitude, longitude FROM regions")}
+    spain = [sum(c) / len(c) for c in zip(*conn.execute(
+        "SELECT latitude, longitude FROM regions WHERE level = 1 AND country = 'ES'"))]
+    conn.close()
+    assert markers == [{"lat": centre["DE14"][0], "lon": centre["DE14"][1], "title": "Tübingen", "url": None,
+                        "detail": "this region"}]
+    # one line per place, from Tübingen's centre; a country without a known region at its NUTS 1 mean
+    assert [(l["from"], l["to"], l["title"], l["url"], l["detail"], l["weight"]) for l in links] == [
+        (centre["DE14"], centre["DK01"], "Hovedstaden, Denmark", "/region/DK01", "1 shared project", 8.0),
+        (centre["DE14"], spain, "Spain", None, "1 shared project", 8.0),
+        (centre["DE14"], centre["FR10"], "Ile-de-France, France", "/region/FR10", "1 shared project", 8.0),
+    ]
+    stuttgart = page(site, "/region/DE11")
+    assert "No cross-border project with a partner placed in this region." in text(stuttgart)
+
+
+def test_regions_index(site):
+    markup = page(site, "/regions")
+    assert 'href="/regions">Regions</a>' in markup  # the site's navigation leads here
+    table = markup[markup.index('id="regions-table"'):]
+    rows = [text(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)[1:]]
+    # actors (the closed Danish one deleted), with sector and stage data, index, places abroad; by country name
+    assert rows == [
+        "Hovedstaden DK01 Denmark 2 2 2 too few 3",
+        "Ile-de-France FR10 France 2 2 2 too few 3",
+        "Stuttgart DE11 Germany 1 1 1 too few 0",
+        "Tübingen DE14 Germany 2 2 2 too few 3",
+    ]
+    assert "4 regions" in text(markup)
+    strongest = markup[markup.index('id="strongest-table"'):markup.index('id="list-title"')]
+    pairs = [text(r) for r in re.findall(r"<tr>(.*?)</tr>", strongest, flags=re.S)[1:]]
+    # each pair of regions once (both ways stored), a country-only partner from each region
+    assert pairs == [
+        "Tübingen, Germany Hovedstaden, Denmark 1", "Tübingen, Germany Spain (region not known) 1",
+        "Tübingen, Germany Ile-de-France, France 1", "Hovedstaden, Denmark Spain (region not known) 1",
+        "Hovedstaden, Denmark Ile-de-France, France 1", "Ile-de-France, France Spain (region not known) 1",
+    ]
+    markers, links = _islands(markup)
+    assert len(links) == 6
+    # circles by actors: area proportional, the largest (2 actors) 15 px; Stuttgart's single actor sqrt(1/2) of it
+    assert sorted((m["title"], m["radius"]) for m in markers) == [
+        ("Hovedstaden", 15.0), ("Ile-de-France", 15.0), ("Stuttgart", 11.5), ("Tübingen", 15.0)]
+    german = page(site, "/regions?country=de")
+    assert "2 regions" in text(german) and "Hovedstaden DK01" not in text(german)
+    assert len(_islands(german)[1]) == 3  # Tübingen's three links
+    assert "No region has actors in Spain yet." in text(page(site, "/regions?country=ES"))
+
+
+def test_regions_index_marks_regions_by_the_minimum(site, monkeypatch):
+    from biofed.aggregator.datasette import pages
+
+    monkeypatch.setattr(pages, "MIN_ACTORS_WITH_DATA", 2)
+    rows = [text(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", page(site, "/regions").split('id="regions-table"')[1],
+                                        flags=re.S)[1:]]
+    assert rows[0] == "Hovedstaden DK01 Denmark 2 2 2 sectors and stages 3"
+    assert rows[2] == "Stuttgart DE11 Germany 1 1 1 too few 0"
