@@ -124,6 +124,7 @@ PEOPLE_PAGES = {
     "actor": "/bioregio-stern/actor/curevac",
     "project": "/genopole/project/cobioe",
     "region": "/region/DE14",
+    "regions": "/regions",
     "offer": "/bioregio-stern/offer/mrna-process",
     "canned query": "/catalogue/region_strengths?region=DE1",
     "not found": "/no/such/page",
@@ -180,6 +181,24 @@ def test_maps_show_markers_without_tiles_and_escape_popups(server, page):
     page.goto(server + "/genopole/project/cobioe")
     page.locator(".leaflet-marker-icon").first.wait_for(state="attached")
     assert page.locator(".leaflet-marker-icon").count() == 4
+
+
+def test_maps_of_cross_border_links(server, page):
+    """The region page's links and /regions draw lines and sized circles, tiles or not, with the numbers beside them."""
+    page.goto(server + "/region/DE14")
+    links = page.locator("#links-title + p + .map-and-table")
+    links.locator("path.leaflet-interactive").first.wait_for(state="attached")
+    # three lines and three circles (DK01, ES, FR10), and the region's own marker
+    assert links.locator("path.leaflet-interactive").count() == 6
+    assert links.locator(".leaflet-marker-icon").count() == 1
+    expect(links.locator(".map-notice")).to_be_visible()
+    expect(links.locator("#links-table")).to_contain_text("Hovedstaden")
+    page.goto(server + "/regions")
+    page.locator("path.leaflet-interactive").first.wait_for(state="attached")
+    assert page.locator("path.leaflet-interactive").count() == 6 + 4  # six links, four regions' circles
+    page.get_by_role("link", name="Stuttgart").click()
+    page.wait_for_url("**/region/DE11")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Stuttgart")
 
 
 def test_facet_by_country_then_sector(server, page):

@@ -95,4 +95,5 @@ def test_odd_row_ids_and_people_pages(get, table, row_id, kind, node, where, q):
     get(f"/catalogue/{table}/{quote(row_id, safe='~')}.json")
     get(f"/{quote(node, safe='')}/{kind}/{quote(row_id, safe='')}")
     get(f"/region/{quote(row_id, safe='')}")
+    get("/regions?" + urlencode({"country": where}))
     get("/find?" + urlencode({"q": q, "where": where, "stage": row_id, "sector": node, "technology": q}))
