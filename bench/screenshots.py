@@ -28,6 +28,7 @@ PAGES = {
     "actor": "/bioregio-stern/actor/curevac",
     "project": "/genopole/project/cobioe",
     "region": "/region/DE14",
+    "regions": "/regions",
     "offer": "/bioregio-stern/offer/mrna-process",
     "canned-query": "/catalogue/region_strengths?region=DE1",
     "table": "/catalogue/actors",

@@ -59,6 +59,21 @@ async def _render(datasette, request, template: str, context: dict, status: int 
 
 # --- the front door -----------------------------------------------------------------------------------
 
+# The actors' countries, one index seek each (a "loose index scan" on idx_actors_country_*): SELECT DISTINCT
+# country reads every entry of the index, ~1M at 1M actors (docs/benchmarks.md#catalogue).
+COUNTRIES = """
+WITH RECURSIVE c(country) AS (
+  SELECT min(country) FROM actors
+  UNION ALL
+  SELECT (SELECT min(country) FROM actors WHERE country > c.country) FROM c WHERE c.country IS NOT NULL
+) SELECT country FROM c WHERE country IS NOT NULL
+"""
+
+
+async def _countries(datasette) -> list[str]:
+    return [r["country"] for r in await _rows(datasette, COUNTRIES)]
+
+
 async def _counts(datasette) -> dict:
     db = _db(datasette)
     tables = await db.table_counts(5)  # from the inspect data: the snapshot is immutable
@@ -71,15 +86,16 @@ async def _counts(datasette) -> dict:
             "nodes": tables.get("nodes"), "countries": countries["n"], "harvested": harvested["at"]}
 
 
-async def _where_choices(datasette) -> list[tuple[str, str]]:
-    countries = await _rows(datasette, "SELECT DISTINCT country FROM actors WHERE country IS NOT NULL")
-    return sorted(((r["country"], labels.country_name(r["country"])) for r in countries), key=lambda c: c[1])
+async def _where_choices(datasette, countries: list[str] | None = None) -> list[tuple[str, str]]:
+    countries = await _countries(datasette) if countries is None else countries
+    return sorted(((c, labels.country_name(c)) for c in countries), key=lambda c: c[1])
 
 
 async def home(datasette, request):
+    countries = await _countries(datasette)
     context = {
         "counts": await _counts(datasette),
-        "where_choices": await _where_choices(datasette),
+        "where_choices": await _where_choices(datasette, countries),
         "stages": labels.codes("stage"),
         "sectors": labels.codes("sector"),
         "nodes": await _rows(datasette, "SELECT id, name, country FROM nodes ORDER BY name"),
