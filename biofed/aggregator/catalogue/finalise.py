@@ -141,6 +141,23 @@ def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA
     row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'incremental'").fetchone()
     incremental = bool(row and row[0])
     touched = conn.execute("SELECT count(*) FROM finalise_touched").fetchone()[0]
+    # Records changed since the planner statistics were gathered.
+    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()
+    unanalysed = (row[0] if row and row[0] else 0) + touched
+    # ANALYZE (bounded by analysis_limit in the harvest) when the statistics are missing or more
+    # than a tenth of the actors changed since they were gathered; a 1 % run keeps them. First, so that
+    # finalise's own statements are planned on the tables' present size: statistics of a small
+    # catalogue made `UPDATE projects SET regions = (... WHERE project_id = ...)` scan every
+    # participation once per project (100k projects: hours instead of a second).
+    try:
+        stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'actors' LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no sqlite_stat1 yet
+        stat = None
+    analysed_rows = int(stat[0].split()[0]) if stat and stat[0] else 0
+    analysed = not incremental or stat is None or unanalysed * 10 > analysed_rows
+    if analysed:
+        conn.execute("ANALYZE")
+        unanalysed = 0
     if incremental:
         for statement in _statements(SCOPE):
             conn.execute(statement)
@@ -157,25 +174,20 @@ def finalise(conn: sqlite3.Connection, *, min_actors: int = MIN_ACTORS_WITH_DATA
     organisations.finalise(conn, incremental=incremental)  # the survey counts its organisations
     for statement in _statements(REGION_PROFILES.format(minimum=int(min_actors)) + REGION_LINKS):
         conn.execute(statement)
+    if analysed:
+        # What finalise itself rewrote: the partners it resolved (actor_id was NULL for every partner
+        # of a bulk load), the organisations it grouped and the derived tables.
+        rewritten = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'organisation%'"
+            " OR name IN ('participations', 'region_profiles', 'region_links'))")]
+        for table in rewritten:
+            conn.execute(f"ANALYZE [{table}]")
     conn.execute("DELETE FROM finalise_touched")
-    # Records changed since the planner statistics were gathered.
-    row = conn.execute("SELECT value FROM catalogue_state WHERE name = 'unanalysed'").fetchone()
-    unanalysed = (row[0] if row and row[0] else 0) + touched
     for table in FTS_COLUMNS:
         # A bounded incremental merge, not 'optimize' (which rewrites the whole index every harvest);
         # the budget (leaf pages) follows the number of changed records, so a small run stays small.
         pages = 500 if not incremental else min(500, max(16, touched // 4))
         conn.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('merge', ?)", (pages,))
-    # ANALYZE (bounded by analysis_limit in the harvest) when the statistics are missing or more
-    # than a tenth of the actors changed since they were gathered; a 1 % run keeps them.
-    try:
-        stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'actors' LIMIT 1").fetchone()
-    except sqlite3.OperationalError:  # no sqlite_stat1 yet
-        stat = None
-    analysed_rows = int(stat[0].split()[0]) if stat and stat[0] else 0
-    if not incremental or stat is None or unanalysed * 10 > analysed_rows:
-        conn.execute("ANALYZE")
-        unanalysed = 0
     conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('unanalysed', ?)"
                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (unanalysed,))
     conn.execute("INSERT INTO catalogue_state (name, value) VALUES ('incremental', 1)"
