@@ -333,13 +333,19 @@ def people_pages(db_path: Path, largest: str) -> dict[str, str]:
         f"front-door search /find?q={q}": f"/find?q={q}",
         f"front-door search q={q}, where={largest}, stage=production": f"/find?q={q}&where={largest}&stage=production",
         f"front-door search, no words: where={largest}, stage=production": f"/find?where={largest}&stage=production",
-        f"front-door search, NUTS 2 where={busiest_region}, sector=pharma":
+        f"front-door search q={q}, NUTS 2 where={busiest_region}, sector=pharma":
             f"/find?q={q}&where={busiest_region}&sector=pharma",
+        f"front-door search, no words: where={busiest_region}, technology=mRNA":
+            f"/find?where={busiest_region}&technology=mRNA",
+        "front-door search, no words: where=MT, stage=production, sector=pharma (a small set)":
+            "/find?where=MT&stage=production&sector=pharma",
         "actor profile (an actor with projects)": "/" + middle_actor,
         "actor profile (the actor in most projects)": "/" + busiest_actor,
         "project page (a project of the middle row)": "/" + middle_project,
         "project page (most partners)": "/" + largest_project,
         f"region page /region/{busiest_region} (most actors)": f"/region/{busiest_region}",
+        "regions index /regions": "/regions",
+        f"regions index /regions?country={largest}": f"/regions?country={largest}",
         "collaborations_between_regions, both fields empty":
             "/catalogue/collaborations_between_regions.json?region=&partner_region=",
     }

@@ -274,3 +274,26 @@ def test_regions_index_marks_regions_by_the_minimum(site, monkeypatch):
                                         flags=re.S)[1:]]
     assert rows[0] == "Hovedstaden DK01 Denmark 2 2 2 sectors and stages 3"
     assert rows[2] == "Stuttgart DE11 Germany 1 1 1 too few 0"
+
+
+@pytest.mark.parametrize("path", ["/find?where=DE&stage=production", "/find?where=DE14&technology=mRNA",
+                                  "/find?where=DK&sector=pharma&stage=production", "/find?technology=crispr",
+                                  "/find?where=FR10", "/find?stage=training"])
+def test_search_without_words_same_answer_when_the_name_window_runs_out(site, monkeypatch, path):
+    """A filtered list walks NAME_WINDOW names, then sorts the filters' own set: the same actors either way."""
+    from biofed.aggregator.datasette import pages
+
+    walked = re.findall(r'href="(/[^"]+/actor/[^"]+)"', page(site, path))
+    assert walked
+    monkeypatch.setattr(pages, "NAME_WINDOW", 1)
+    assert re.findall(r'href="(/[^"]+/actor/[^"]+)"', page(site, path)) == walked
+
+
+def test_search_says_when_it_ranked_a_window_of_matches(site, monkeypatch):
+    from biofed.aggregator.datasette import pages
+
+    assert "most relevant of the first" not in page(site, "/find?q=tübingen")
+    monkeypatch.setattr(pages, "RANK_WINDOW", 1)
+    markup = page(site, "/find?q=tübingen")
+    assert "Many actors match: these are the most relevant of the first 1 found." in text(markup)
+    assert len(re.findall(r'<li><a href="/bioregio-stern/actor/', markup)) == 1
