@@ -519,15 +519,16 @@ async def regions_index(datasette, request):
     """Every region with actors: counts, whether it has enough data for a specialisation index, its links abroad."""
     country = _clean(request.args.get("country"), 2).upper()
     country_sql, params = (" AND coalesce(r.country, substr(t.region, 1, 2)) = ?", [country]) if country else ("", [])
+    # Organisations, as the region pages and the survey count them (one that several records describe counts once).
     regions = await _rows(
         datasette,
         "SELECT t.region AS code, r.name, r.level, coalesce(r.country, substr(t.region, 1, 2)) AS country,"
-        " r.latitude, r.longitude, t.actors,"
-        " coalesce(s.actors, 0) AS with_sectors, coalesce(g.actors, 0) AS with_stages,"
+        " r.latitude, r.longitude, t.organisations AS actors,"
+        " coalesce(s.organisations, 0) AS with_sectors, coalesce(g.organisations, 0) AS with_stages,"
         " (SELECT count(*) FROM region_links l WHERE l.region = t.region) AS partner_places"
-        " FROM profile_counts t LEFT JOIN regions r ON r.code = t.region"
-        " LEFT JOIN profile_counts s ON s.region = t.region AND s.dimension = 'sector' AND s.value = ''"
-        " LEFT JOIN profile_counts g ON g.region = t.region AND g.dimension = 'stage' AND g.value = ''"
+        " FROM organisation_counts t LEFT JOIN regions r ON r.code = t.region"
+        " LEFT JOIN organisation_counts s ON s.region = t.region AND s.dimension = 'sector' AND s.value = ''"
+        " LEFT JOIN organisation_counts g ON g.region = t.region AND g.dimension = 'stage' AND g.value = ''"
         f" WHERE t.dimension = '' AND t.value = '' AND t.region != ''{country_sql}", params)
     for r in regions:
         r["country_name"] = labels.country_name(r["country"])
@@ -536,7 +537,7 @@ async def regions_index(datasette, request):
     regions.sort(key=lambda r: (r["country_name"], r["name"] or r["code"]))
     peak = max([r["actors"] for r in regions] + [1])
     markers = [dict(m, radius=round(3 + 12 * (r["actors"] / peak) ** 0.5, 1)) for m, r in (
-        (_marker(r, r["name"] or r["code"], f"/region/{r['code']}", f"{r['actors']:,} actors"), r) for r in regions) if m]
+        (_marker(r, r["name"] or r["code"], f"/region/{r['code']}", f"{r['actors']:,} organisations"), r) for r in regions) if m]
     strongest = await _rows(
         datasette,
         "SELECT l.region, a.name AS region_name, a.country, a.latitude, a.longitude, l.partner_place AS place,"
@@ -554,7 +555,7 @@ async def regions_index(datasette, request):
               "detail": f"{link['projects']} shared project{'s' if link['projects'] != 1 else ''}", "url": None}
              for link in strongest if link["latitude"] is not None and link["place"] in centres]
     countries = await _rows(datasette, "SELECT DISTINCT coalesce(r.country, substr(t.region, 1, 2)) AS country"
-                                       " FROM profile_counts t LEFT JOIN regions r ON r.code = t.region"
+                                       " FROM organisation_counts t LEFT JOIN regions r ON r.code = t.region"
                                        " WHERE t.dimension = '' AND t.value = '' AND t.region != ''")
     context = {
         "regions": regions, "country": country, "country_label": labels.country_name(country) if country else "",
