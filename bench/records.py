@@ -40,3 +40,62 @@ def actor(node: str, i: int, rng: random.Random | None = None) -> dict:
         "foundingYear": 1950 + i % 70,
         "memberships": [{"cluster": node}],
     }
+
+
+PROGRAMMES = ["HORIZON-EUROPE", "H2020", "INTERREG", "NATIONAL", "REGIONAL"]
+OFFER_TYPES = ["service", "facility", "technology", "expertise", "training", "licence"]
+
+
+def project(node: str, i: int, actors: int, rng: random.Random | None = None) -> dict:
+    """A project of `node` (about 1 KB) whose partners are actors of the same node (0..actors-1) and two outsiders."""
+    rng = rng or random.Random(1_000_003 + i)
+    partners = [{"actor": f"{node}/actor/org-{a:06d}", "name": f"Beispiel Biotech {a} GmbH", "country": "DE",
+                 "role": "coordinator" if n == 0 else "partner"}
+                for n, a in enumerate(rng.sample(range(max(actors, 1)), min(3, max(actors, 1))))]
+    partners += [{"name": f"Partner Institute {i}-{n}", "country": rng.choice(["FR", "IT", "DK", "CH"]), "role": "partner",
+                  "identifiers": {"pic": f"{800000000 + i * 2 + n}"}} for n in range(2)]
+    start = 2015 + i % 9
+    return {
+        "id": f"{node}/project/p-{i:06d}",
+        "type": "Project",
+        "title": f"{rng.choice(TECH)} for {rng.choice(SECTORS)}: a regional innovation project {i}",
+        "acronym": f"PRJ{i}",
+        "programme": rng.choice(PROGRAMMES),
+        "startDate": f"{start}-0{1 + i % 9}-01",
+        "endDate": f"{start + 3}-0{1 + i % 9}-01",
+        "status": "closed" if start < 2021 else "ongoing",
+        "totalBudgetCents": 100_000_00 * (1 + i % 50),
+        "euContributionCents": 70_000_00 * (1 + i % 50),
+        "topics": [rng.choice(SECTORS)],
+        "partners": partners,
+    }
+
+
+def offer(node: str, i: int, actors: int, rng: random.Random | None = None) -> dict:
+    """An offer (about 0.7 KB) provided by one of the node's actors."""
+    rng = rng or random.Random(2_000_003 + i)
+    city, region, _, _ = rng.choice(CITIES)
+    tech = rng.sample(TECH, 2)
+    return {
+        "id": f"{node}/offer/o-{i:06d}",
+        "type": "Offer",
+        "title": f"{tech[0]} {rng.choice(['contract service', 'pilot facility', 'training course'])} in {city}",
+        "offerType": rng.choice(OFFER_TYPES),
+        "provider": f"{node}/actor/org-{rng.randrange(max(actors, 1)):06d}",
+        "description": {"en": f"Access to {tech[0]} and {tech[1]} for companies and research groups, "
+                              "from feasibility study to pilot scale."},
+        "technologies": tech,
+        "sectors": rng.sample(SECTORS, 2),
+        "valueChainStages": rng.sample(STAGES, 1),
+        "country": region[:2],
+        "region": region,
+    }
+
+
+def mixed(node: str, count: int) -> list[dict]:
+    """`count` records of one node, as a cluster's directory holds them: 80 % actors, 12 % projects, 8 % offers."""
+    actors = max(1, count * 80 // 100)
+    projects = count * 12 // 100
+    offers = count - actors - projects
+    return ([actor(node, i) for i in range(actors)] + [project(node, i, actors) for i in range(projects)]
+            + [offer(node, i, actors) for i in range(offers)])
