@@ -46,6 +46,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,9 +89,9 @@ def _build_one(path: str, i: int, records: int) -> None:
     (d / ".complete").write_text("ok")
 
 
-def node_dirs(nodes: int, records: int, processes: int = 2) -> list[Path]:
+def node_dirs(nodes: int, records: int, processes: int = 2, cache: Path = CACHE) -> list[Path]:
     """The cached node directories (built on first use, in `processes` processes)."""
-    base = CACHE / f"r{records}"
+    base = cache / f"r{records}"
     dirs = [base / node_id(i) for i in range(nodes)]
     missing = [(str(d), i) for i, d in enumerate(dirs) if not (d / ".complete").exists()]
     if missing:
@@ -397,7 +398,7 @@ def signed_registry(entries: list[dict]) -> dict:
 # The harvest runs in a fresh child process; a thread samples its open file
 # descriptors. Peak memory is the child's own high-water mark (VmHWM).
 _CHILD = """
-import json, os, sys, threading, time
+import json, os, resource, sys, threading, time
 from biofed.aggregator.harvest import harvest, HarvestSettings
 peak = [0]
 def sample():
@@ -406,22 +407,50 @@ def sample():
         time.sleep(0.02)
 threading.Thread(target=sample, daemon=True).start()
 settings = HarvestSettings(**json.loads(sys.argv[3]))
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 report = harvest(sys.argv[1], sys.argv[2], settings=settings)
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the verifying processes, joined by the harvest
 hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]
 nodes = {k: [v.status, v.reason, round(v.seconds, 2)] for k, v in report.nodes.items()}
-print(json.dumps({"seconds": seconds, "summary": report.summary(), "hwm_kib": hwm, "peak_fds": peak[0], "nodes": nodes}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "workers_cpu": workers.ru_utime + workers.ru_stime,
+                  "summary": report.summary(), "hwm_kib": hwm, "peak_fds": peak[0], "nodes": nodes}))
 """
 
 
-def timed_harvest(registry: Path, db: Path, settings: dict) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _busy_cores() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def timed_harvest(registry: Path, db: Path, settings: dict, servers: list[int] = ()) -> dict:
+    """One harvest in a fresh process: wall and CPU seconds (harvest, its verifying workers, the serving
+    processes, and the whole machine's busy CPU, other people's work included), peak memory and fds."""
     os.sync()  # the bench's own writes (copies, changes) are not billed to the harvest
+    served, machine = sum(_cpu_seconds(pid) for pid in servers), _busy_cores()
     out = subprocess.run([sys.executable, "-c", _CHILD, str(registry), str(db), json.dumps(settings)],
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"harvest failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["servers_cpu"] = sum(_cpu_seconds(pid) for pid in servers) - served
+    result["machine_cpu"] = _busy_cores() - machine
+    # On two idle cores the run could not be shorter than its CPU spread over both, nor than its main process.
+    result["cpu_floor"] = max(result["cpu"], (result["cpu"] + result["workers_cpu"] + result["servers_cpu"]) / 2)
+    return result
+
+
+def _cpu_line(r: dict) -> str:
+    ours = r["cpu"] + r["workers_cpu"] + r["servers_cpu"]
+    return (f"CPU s: harvest {r['cpu']:.1f}, workers {r['workers_cpu']:.1f}, nodes {r['servers_cpu']:.1f}"
+            f" (ours {ours:.1f} of the machine's {r['machine_cpu']:.1f} busy core-seconds in {r['seconds']:.1f} s wall);"
+            f" floor on 2 idle cores {r['cpu_floor']:.1f} s")
 
 
 def completeness(db: Path, ids: list[str], kinds: list[str], records: int) -> dict:
@@ -480,6 +509,7 @@ def main(argv=None) -> None:
     parser.add_argument("--phases", default="full,unchanged,changed", help="comma-separated: full, unchanged, changed")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="A HarvestSettings field for every harvest of the run, e.g. concurrency=8.")
+    parser.add_argument("--json", type=Path, help="also write the figures (per node too) to this file")
     parser.add_argument("--serve-only", action="store_true", help="start the network, print the registry path, wait")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -506,10 +536,14 @@ def main(argv=None) -> None:
               f" {net.usage()}", flush=True)
         if args.serve_only:
             print(f"registry: {net.registry}", flush=True)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a background job ignores SIGINT
             with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()
+                stop.wait()
             return
-        run(args, net, dirs, kinds, work / "catalogue.db", settings)
+        figures = run(args, net, dirs, kinds, work / "catalogue.db", settings)
+        if args.json:
+            args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "kinds": kinds, **figures}))
     finally:
         net.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -527,27 +561,31 @@ def run(args, net: SimNetwork, dirs, kinds, db: Path, settings: dict) -> dict:
     phases = args.phases.split(",")
     total = args.nodes * args.records
     figures: dict = {}
-    full = timed_harvest(net.registry, db, settings)
+    pids = [p.pid for p in net.processes]
+    full = timed_harvest(net.registry, db, settings, pids)
     figures["full"] = full
     slowest = max(full["nodes"].items(), key=lambda kv: kv[1][2])
     print(f"full harvest: {total:,} records of {args.nodes} nodes in {full['seconds']:.1f} s"
           f" ({total / full['seconds']:,.0f} records/s); peak RSS {full['hwm_kib'] / 1024:.0f} MiB,"
           f" peak open fds {full['peak_fds']}; nodes {_statuses(full)}; longest node {slowest[0]} {slowest[1]}", flush=True)
+    print("  " + _cpu_line(full), flush=True)
     figures["complete"] = completeness(db, net.ids, kinds, args.records)
     print(f"catalogue per behaviour: {figures['complete']}", flush=True)
-    print(f"serving processes after the harvest: {net.usage()}", flush=True)
+    figures["serving_after_full"] = net.usage()
+    print(f"serving processes after the harvest: {figures['serving_after_full']}", flush=True)
     if "unchanged" in phases:
-        again = timed_harvest(net.registry, db, settings)
+        again = timed_harvest(net.registry, db, settings, pids)
         figures["unchanged"] = again
         print(f"unchanged re-harvest of {args.nodes} nodes: {again['seconds']:.2f} s; peak fds {again['peak_fds']};"
-              f" nodes {_statuses(again)}", flush=True)
+              f" nodes {_statuses(again)}\n  {_cpu_line(again)}", flush=True)
     if "changed" in phases:
         changed = change_share(dirs, kinds, 0.01)
-        inc = timed_harvest(net.registry, db, settings)
+        inc = timed_harvest(net.registry, db, settings, pids)
         figures["changed"] = inc
         print(f"after {changed:,} records (1 %) changed on every node: {inc['seconds']:.2f} s ="
               f" {inc['seconds'] / full['seconds']:.1%} of the full harvest; peak RSS {inc['hwm_kib'] / 1024:.0f} MiB;"
-              f" nodes {_statuses(inc)}", flush=True)
+              f" nodes {_statuses(inc)}\n  {_cpu_line(inc)}; floors: {inc['cpu_floor'] / full['cpu_floor']:.1%}"
+              " of the full harvest's", flush=True)
     return figures
 
 

@@ -42,7 +42,7 @@ def load_metadata() -> dict:
 def _register_plugin() -> None:
     from datasette.plugins import pm
 
-    from biofed.aggregator.datasette.plugins import biofed_catalogue, biofed_people, csv_guard
+    from biofed.aggregator.datasette.plugins import biofed_catalogue, biofed_people, cache_headers, csv_guard
 
     if pm.get_plugin("biofed_catalogue") is None:
         pm.register(biofed_catalogue, name="biofed_catalogue")
@@ -52,6 +52,8 @@ def _register_plugin() -> None:
         pm.register(biofed_people, name="biofed_people")
     # Before the first request, not only at startup: an ASGI client may skip the lifespan.
     biofed_people.quiet_rich_tracebacks()
+    if pm.get_plugin("biofed_cache_headers") is None:
+        pm.register(cache_headers, name="biofed_cache_headers")
 
 
 def _with_tiles(metadata: dict, tiles: str | None, attribution: str | None) -> dict:

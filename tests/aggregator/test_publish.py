@@ -1,10 +1,15 @@
 """Publishing a snapshot while serving: the server picks up the new file without a restart."""
 
 import asyncio
+import json
 import sqlite3
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
+from support.hostile import free_port
 from support.catalogue_sample import build_sample_catalogue
 
 from biofed.aggregator.publish import inspect_path_for, publish
@@ -45,3 +50,72 @@ def test_publish_refuses_to_overwrite_the_harvested_file(tmp_path):
         publish(harvested, harvested)
     with pytest.raises(BiofedError, match="no catalogue database"):
         publish(tmp_path / "missing.db", tmp_path / "p.db")
+
+
+def _datasette_replica(folder, port):
+    """`datasette serve FOLDER` (configuration directory mode) in its own process, as a replica runs it."""
+    process = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(folder), "--cors", "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"datasette exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/-/versions.json", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("datasette did not start")
+
+
+def test_datasette_files_serve_replicas_with_a_cache_lifetime_per_page_kind(tmp_path):
+    harvested = tmp_path / "harvest" / "catalogue.db"
+    harvested.parent.mkdir()
+    build_sample_catalogue(harvested)
+    site = tmp_path / "site"
+    site.mkdir()
+    with pytest.raises(BiofedError, match="must be named catalogue.db"):
+        publish(harvested, site / "public.db", datasette_files=True)
+    publish(harvested, site / "catalogue.db", datasette_files=True)
+    assert {p.name for p in site.iterdir()} >= {"catalogue.db", "inspect-data.json", "metadata.yml", "settings.json", "plugins"}
+    assert not list(site.rglob("*.tmp"))
+    inspect = json.loads((site / "inspect-data.json").read_text())
+    replicas = [_datasette_replica(site, free_port()) for _ in range(2)]
+    try:
+        urls = [f"http://127.0.0.1:{r.args[r.args.index('--port') + 1]}" for r in replicas]
+        databases = httpx.get(urls[0] + "/-/databases.json").json()
+        (catalogue,) = [d for d in databases if d["name"] == "catalogue"]
+        # Immutable, with the published inspect data: no count(*) per request, and the hash names the content.
+        assert catalogue["is_mutable"] is False and catalogue["hash"] == inspect["catalogue"]["hash"]
+        plugins = {p["name"] for p in httpx.get(urls[0] + "/-/plugins.json").json()}
+        assert {"biofed_catalogue.py", "cache_headers.py", "csv_guard.py"} <= plugins, plugins
+        row = "/catalogue/actors/bioregio-stern~2Factor~2Fcurevac"
+        pages = {  # path: the Cache-Control a CDN in front of the replicas must see
+            "/": "max-age=300",  # the front door: had none
+            "/catalogue": "max-age=300",
+            "/catalogue/actors?_facet=country": "max-age=300",
+            "/catalogue/actors.json?_facet=country&_facet=actor_type": "max-age=300",
+            row: "max-age=300",
+            row + ".json": "max-age=300",
+            "/-/biofed/changes?limit=2": "public, max-age=31536000, immutable",  # a full feed page never changes
+            "/-/biofed/changes": "max-age=300",  # the last page grows with the next snapshot
+            "/-/biofed/records.jsonl.gz": "max-age=300",
+        }
+        for path, expected in pages.items():
+            # Behind the proxy every replica sees the public host name (absolute links are built from it).
+            answers = [httpx.get(url + path, headers={"Host": "catalogue.example"}) for url in urls]
+            for answer in answers:
+                assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+                assert answer.headers.get("cache-control") == expected, (path, answer.headers.get("cache-control"))
+            if path.startswith("/-/biofed/"):
+                assert answers[0].content == answers[1].content, path  # replicas are interchangeable
+            elif path.split("?")[0].endswith(".json"):  # the same, but for the time each took
+                same = [{k: v for k, v in a.json().items() if k != "query_ms"} for a in answers]
+                assert same[0] == same[1], path
+        missing = httpx.get(urls[0] + "/catalogue/no_such_table")
+        assert missing.status_code == 404 and "max-age=300" not in missing.headers.get("cache-control", "")
+    finally:
+        for replica in replicas:
+            replica.kill()
+            replica.wait()

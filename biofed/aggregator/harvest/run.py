@@ -22,7 +22,7 @@ from pathlib import Path
 
 from biofed.aggregator import catalogue, state
 from biofed.aggregator.checks import NodeKey, PageError
-from biofed.aggregator.fetch import BudgetExceeded, FetchError, FetchLimits, NodeBudget, NodeClient, shared_client
+from biofed.aggregator.fetch import BudgetExceeded, FetchError, FetchLimits, NodeBudget, NodeClient
 from biofed.aggregator.harvest.commit import attribution, commit_page, set_checkpoint
 from biofed.aggregator.harvest.pagestream import PageStream, WorkerPool
 from biofed.aggregator.harvest.reports import HarvestReport, NodeReport, Reporter
@@ -129,13 +129,10 @@ class _Run:
         self.reporter = reporter
         self.now = now
         self.workers = WorkerPool(settings.worker_count)  # started when a page first needs them
-        self.http = None  # one httpx client (connection pool) for every node
         self.pending = 0  # new log entries announced by the checkpoints seen so far in this run
 
     async def aclose(self) -> None:
         self.reporter.close()
-        if self.http is not None:
-            await self.http.aclose()
         self.workers.shutdown()
 
     async def all_nodes(self, report: HarvestReport) -> None:
@@ -145,7 +142,6 @@ class _Run:
         workers = s.worker_count
         pages_in_flight = max(2, s.pages_in_flight or (max(workers, 1) + 2))
         concurrency = max(1, s.concurrency or pages_in_flight)
-        self.http = shared_client(s.connect_timeout, connections=max(s.checkpoint_concurrency, concurrency))
         self.checkpoint_slots = asyncio.Semaphore(max(1, s.checkpoint_concurrency))
         self.node_slots = asyncio.Semaphore(concurrency)
         self.page_slots = asyncio.Semaphore(pages_in_flight)
@@ -267,8 +263,9 @@ class _Run:
         keys = RegistryView.node_keys(node)
         if not keys:
             raise NodeFailure("registry", f"the registry pins no usable key for node {node_id}")
+        # Each node its own small connection pool (see fetch.shared_client): nodes are separate origins anyway.
         async with NodeClient(base_url, connect_timeout=s.connect_timeout, retries=s.retries, backoff=s.backoff,
-                              client=self.http, budget=NodeBudget(s.node_seconds, s.node_bytes)) as client:
+                              budget=NodeBudget(s.node_seconds, s.node_bytes)) as client:
             row = state.node_row(self.conn, node_id)
             st = state.node_state_row(self.conn, node_id)
             async with self.checkpoint_slots:
@@ -284,6 +281,8 @@ class _Run:
                 report.status = "unchanged"
                 run.checkpoint = cp  # written with the run's one transaction in _finish
                 return
+            if self.node_slots.locked():
+                await client.drop_connections()  # no idle socket held while waiting for a slot
             async with self.node_slots:
                 self._start_run(node_id, run)
                 self.reporter.start(node_id, cp.size - cursor)

@@ -1,0 +1,74 @@
+"""The network simulator at a small size: honest and slow nodes complete, down and hostile ones absent.
+
+bench/bench_network.py serves real node apps (biofed.node, signed actors,
+projects and offers) from two processes, one loopback address per node, with
+every behaviour present: slow (latency and a trickle), down (connection
+refused), tampered, rewritten and tarpit. A real harvest of that network must
+hold every record of every honest and slow node, nothing of the others, and
+bound what the bad ones cost. The size is BIOFED_SIM_NODES x BIOFED_SIM_RECORDS
+(50 x 100 here and in CI; the benchmark runs 1,000 x 1,000).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from bench.bench_network import SimNetwork, assign, node_dirs, node_id
+from bench.records import mixed
+from biofed.aggregator.harvest import HarvestSettings, harvest
+
+NODES = int(os.environ.get("BIOFED_SIM_NODES", "50"))
+RECORDS = int(os.environ.get("BIOFED_SIM_RECORDS", "100"))
+# What each bad behaviour must end as: the reason the harvest records for the node.
+REASONS = {"down": "connect", "tampered": "rewritten", "rewritten": "rewritten", "tarpit": "timeout"}
+
+
+@pytest.mark.slow
+def test_simulated_network_keeps_honest_records_and_nothing_hostile(tmp_path):
+    dirs = node_dirs(NODES, RECORDS, processes=1, cache=tmp_path / "cache")
+    kinds = assign(NODES, slow=0.06, down=0.04, hostile=0.06)
+    assert set(kinds) == {"honest", "slow", "down", "tampered", "rewritten", "tarpit"}, kinds
+    net = SimNetwork(dirs, kinds, tmp_path, processes=2, open_nodes=8, latency=0.05, rate=32 * 1024)
+    try:
+        # A short read timeout (2 x connect_timeout) keeps the tarpit's cost small in a test.
+        settings = HarvestSettings(connect_timeout=1.0, max_age=timedelta(hours=1))
+        db = tmp_path / "catalogue.db"
+        report = harvest(net.registry, db, settings=settings)
+        usage = net.usage()
+        again = harvest(net.registry, db, settings=settings)
+    finally:
+        net.close()
+
+    conn = sqlite3.connect(db)
+    held = {}
+    for record_id, node, stale in conn.execute("SELECT id, node_id, stale FROM records"):
+        held.setdefault(node, set()).add((record_id, stale))
+    altered = conn.execute("SELECT count(*) FROM actors WHERE name LIKE '%(altered)%'").fetchone()[0]
+    conn.close()
+    for i, kind in enumerate(kinds):
+        nid = node_id(i)
+        result = report.nodes[nid]
+        if kind in ("honest", "slow"):
+            assert result.status == "ok", (nid, kind, result)
+            expected = {(record["id"], 0) for record in mixed(nid, RECORDS)}
+            assert held.get(nid) == expected, (nid, kind, len(held.get(nid, ())))
+            assert again.nodes[nid].status == "unchanged", (nid, again.nodes[nid])
+        else:
+            assert (result.status, result.reason) == ("error", REASONS[kind]), (nid, kind, result)
+            assert nid not in held, (nid, kind)
+            assert again.nodes[nid].status == "error", (nid, again.nodes[nid])
+    assert altered == 0
+    # What a bad node may cost: a down node its connection retries (0.25 + 0.5 s back-off), a
+    # tarpit one read timeout (2 s here); a slow node its trickle. None waits on another's budget.
+    for i, kind in enumerate(kinds):
+        seconds = report.nodes[node_id(i)].seconds
+        if kind == "down":
+            assert seconds < 0.75 + 1.5, (kind, seconds)
+    # The serving processes keep at most open_nodes nodes' SQLite files open each: two
+    # descriptors per connection, one listening socket per node, a few for the process.
+    for process in usage:
+        assert process["fds"] < NODES // 2 + 8 * 2 * 4 + 40, usage
