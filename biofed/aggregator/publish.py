@@ -98,7 +98,7 @@ def _write_datasette_files(folder: Path, inspect_data: dict) -> None:
                    " settings.json, plugins/) for `datasette serve DIR` replicas or `datasette package`;"
                    " the snapshot must then be named catalogue.db.")
 def publish_command(db_path, public_path, datasette_files):
-    """Publish an immutable snapshot of the catalogue for `biofed aggregator serve` or Datasette replicas."""
+    """Publish an immutable snapshot of the catalogue (for `serve` or Datasette replicas)."""
     publish(db_path, public_path, datasette_files=datasette_files)
     click.echo(f"Published {public_path}", err=True)
     if datasette_files:
