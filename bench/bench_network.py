@@ -395,17 +395,13 @@ def signed_registry(entries: list[dict]) -> dict:
 
 # -- measuring ----------------------------------------------------------------
 
-# The harvest runs in a fresh child process; a thread samples its open file
-# descriptors. Peak memory is the child's own high-water mark (VmHWM).
+# The harvest runs in a fresh child process (no thread of ours in it: with one, the
+# harvest would start its verifying workers with forkserver instead of fork, and
+# their CPU would not be its children's). Peak memory is the child's own
+# high-water mark (VmHWM); the parent samples its open file descriptors.
 _CHILD = """
-import json, os, resource, sys, threading, time
+import json, os, resource, sys, time
 from biofed.aggregator.harvest import harvest, HarvestSettings
-peak = [0]
-def sample():
-    while True:
-        peak[0] = max(peak[0], len(os.listdir('/proc/self/fd')))
-        time.sleep(0.02)
-threading.Thread(target=sample, daemon=True).start()
 settings = HarvestSettings(**json.loads(sys.argv[3]))
 started, cpu = time.perf_counter(), time.process_time()
 report = harvest(sys.argv[1], sys.argv[2], settings=settings)
@@ -414,7 +410,7 @@ workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the verifying processe
 hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]
 nodes = {k: [v.status, v.reason, round(v.seconds, 2)] for k, v in report.nodes.items()}
 print(json.dumps({"seconds": seconds, "cpu": cpu, "workers_cpu": workers.ru_utime + workers.ru_stime,
-                  "summary": report.summary(), "hwm_kib": hwm, "peak_fds": peak[0], "nodes": nodes}))
+                  "summary": report.summary(), "hwm_kib": hwm, "nodes": nodes}))
 """
 
 
@@ -434,11 +430,19 @@ def timed_harvest(registry: Path, db: Path, settings: dict, servers: list[int] =
     processes, and the whole machine's busy CPU, other people's work included), peak memory and fds."""
     os.sync()  # the bench's own writes (copies, changes) are not billed to the harvest
     served, machine = sum(_cpu_seconds(pid) for pid in servers), _busy_cores()
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(registry), str(db), json.dumps(settings)],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"harvest failed:\n{out.stderr[-4000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(registry), str(db), json.dumps(settings)],
+                                 stdout=out, stderr=err, text=True)
+        peak_fds = 0
+        while child.poll() is None:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                peak_fds = max(peak_fds, len(os.listdir(f"/proc/{child.pid}/fd")))
+            time.sleep(0.02)
+        out.seek(0), err.seek(0)
+        if child.returncode != 0:
+            raise RuntimeError(f"harvest failed:\n{err.read()[-4000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["peak_fds"] = peak_fds
     result["servers_cpu"] = sum(_cpu_seconds(pid) for pid in servers) - served
     result["machine_cpu"] = _busy_cores() - machine
     # On two idle cores the run could not be shorter than its CPU spread over both, nor than its main process.

@@ -225,27 +225,36 @@ class NodeClient:
                 size = 0
                 started = time.monotonic()
                 received = False
-                async for data in response.aiter_raw():
-                    received = received or bool(data)
-                    while data:
-                        if inflater is None:
-                            chunk, data = data, b""
-                        else:
-                            try:
-                                chunk = inflater.decompress(data, limits.max_bytes - size + 1)
-                            except zlib.error as exc:
-                                raise FetchError("protocol", f"{url}: broken gzip body ({exc})") from None
-                            data = inflater.unconsumed_tail
-                        size += len(chunk)
-                        self.bytes += len(chunk)
-                        if size > limits.max_bytes:
-                            raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
-                        if self.bytes > self._byte_limit:
-                            raise self._spent()
-                        chunks.append(chunk)
+                # A body that stops arriving is cut as soon as its rate falls below min_rate (after the
+                # grace), not only at the read timeout: a tarpit that sends a few bytes and stalls costs
+                # the grace period, not 2 x connect_timeout. The timer moves on with every chunk.
+                try:
+                    async with asyncio.timeout_at(started + limits.rate_grace) as stall:
+                        async for data in response.aiter_raw():
+                            received = received or bool(data)
+                            while data:
+                                if inflater is None:
+                                    chunk, data = data, b""
+                                else:
+                                    try:
+                                        chunk = inflater.decompress(data, limits.max_bytes - size + 1)
+                                    except zlib.error as exc:
+                                        raise FetchError("protocol", f"{url}: broken gzip body ({exc})") from None
+                                    data = inflater.unconsumed_tail
+                                size += len(chunk)
+                                self.bytes += len(chunk)
+                                if size > limits.max_bytes:
+                                    raise FetchError("too-large", f"{url} sent more than the limit of {limits.max_bytes} bytes")
+                                if self.bytes > self._byte_limit:
+                                    raise self._spent()
+                                chunks.append(chunk)
+                            elapsed = time.monotonic() - started
+                            if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
+                                raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
+                            stall.reschedule(started + max(limits.rate_grace, (size + 1) / limits.min_rate))
+                except TimeoutError:
                     elapsed = time.monotonic() - started
-                    if elapsed > limits.rate_grace and size / elapsed < limits.min_rate:
-                        raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s")
+                    raise FetchError("too-slow", f"{url} sent {size} bytes in {elapsed:.1f} s, slower than {limits.min_rate} bytes/s") from None
                 if inflater is not None and received and not inflater.eof:
                     raise FetchError("protocol", f"{url}: the gzip body is truncated")
                 return Response(response.status_code, b"".join(chunks), response.headers, url)
