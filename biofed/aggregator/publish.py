@@ -10,7 +10,8 @@ in; replicas behind a CDN can copy the same two files.
 With `datasette_files` the snapshot's folder becomes a Datasette
 configuration directory: `catalogue.db`, `inspect-data.json` (which makes
 Datasette open it immutable, with no count(*) per request), `metadata.yml`,
-`settings.json` and `plugins/` -- what `datasette serve DIR` runs as is and
+`settings.json`, `plugins/`, `templates/` and `biofed-static/` -- what
+`datasette serve DIR --static biofed-static:DIR/biofed-static` runs as is and
 what `datasette package` / `datasette publish` take as files and options
 (docs/scaling.md shows the commands).
 """
@@ -66,9 +67,13 @@ def publish(db_path: str | Path, public_path: str | Path, *, datasette_files: bo
     return public_path
 
 
+STATIC_MOUNT = "biofed-static"  # the catalogue's templates link /biofed-static/...: `--static biofed-static:DIR/biofed-static`
+
+
 def _write_datasette_files(folder: Path, inspect_data: dict) -> None:
-    """inspect-data.json, metadata.yml, settings.json and plugins/ of a Datasette configuration directory."""
-    from biofed.aggregator.datasette import METADATA_PATH
+    """inspect-data.json, metadata.yml, settings.json, plugins/, templates/ and biofed-static/ of a
+    Datasette configuration directory."""
+    from biofed.aggregator.datasette import METADATA_PATH, STATIC_PATH, TEMPLATES_PATH
     from biofed.aggregator.serve import DATABASE_NAME, SETTINGS
 
     (info,) = inspect_data.values()  # inspected under the temporary name: name the file being published
@@ -81,11 +86,19 @@ def _write_datasette_files(folder: Path, inspect_data: dict) -> None:
     for plugin in sorted(plugins_source.glob("*.py")):
         if plugin.name != "__init__.py":  # loaded by file name from plugins/: the hooks are module-level
             files[f"plugins/{plugin.name}"] = plugin.read_text(encoding="utf-8")
-    (folder / "plugins").mkdir(exist_ok=True)
-    for name, text in files.items():
-        tmp = folder / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, folder / name)
+    for source, target in ((TEMPLATES_PATH, "templates"), (STATIC_PATH, STATIC_MOUNT)):
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                files[f"{target}/{path.relative_to(source).as_posix()}"] = path.read_bytes()
+    for name, content in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, target)
 
 
 @click.command("publish")
@@ -95,11 +108,14 @@ def _write_datasette_files(folder: Path, inspect_data: dict) -> None:
               help="The snapshot to serve, e.g. catalogue-public.db (replaced atomically).")
 @click.option("--datasette-files", is_flag=True,
               help="Make the snapshot's folder a Datasette configuration directory (inspect-data.json, metadata.yml,"
-                   " settings.json, plugins/) for `datasette serve DIR` replicas or `datasette package`;"
+                   " settings.json, plugins/, templates/, biofed-static/) for `datasette serve DIR` replicas"
+                   " or `datasette package`;"
                    " the snapshot must then be named catalogue.db.")
 def publish_command(db_path, public_path, datasette_files):
     """Publish an immutable snapshot of the catalogue (for `serve` or Datasette replicas)."""
     publish(db_path, public_path, datasette_files=datasette_files)
     click.echo(f"Published {public_path}", err=True)
     if datasette_files:
-        click.echo(f"Serve a replica with: datasette serve {public_path.parent} --cors --host 0.0.0.0 --port 8001", err=True)
+        folder = public_path.parent
+        click.echo(f"Serve a replica with: datasette serve {folder} --static {STATIC_MOUNT}:{folder / STATIC_MOUNT}"
+                   " --cors --host 0.0.0.0 --port 8001", err=True)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def test_publish_refuses_to_overwrite_the_harvested_file(tmp_path):
 
 def _datasette_replica(folder, port):
     """`datasette serve FOLDER` (configuration directory mode) in its own process, as a replica runs it."""
-    process = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(folder), "--cors", "--host", "127.0.0.1",
+    process = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(folder), "--static",
+                                f"biofed-static:{folder / 'biofed-static'}", "--cors", "--host", "127.0.0.1",
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -69,6 +71,11 @@ def _datasette_replica(folder, port):
     raise AssertionError("datasette did not start")
 
 
+def _visible_text(html: str) -> str:
+    """A page's text without its tags and the absolute host (what a reader sees, wherever it is served)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html.replace("http://catalogue.example", "").replace("http://localhost", "")).split())
+
+
 def test_datasette_files_serve_replicas_with_a_cache_lifetime_per_page_kind(tmp_path):
     harvested = tmp_path / "harvest" / "catalogue.db"
     harvested.parent.mkdir()
@@ -78,7 +85,8 @@ def test_datasette_files_serve_replicas_with_a_cache_lifetime_per_page_kind(tmp_
     with pytest.raises(BiofedError, match="must be named catalogue.db"):
         publish(harvested, site / "public.db", datasette_files=True)
     publish(harvested, site / "catalogue.db", datasette_files=True)
-    assert {p.name for p in site.iterdir()} >= {"catalogue.db", "inspect-data.json", "metadata.yml", "settings.json", "plugins"}
+    assert {p.name for p in site.iterdir()} >= {"catalogue.db", "inspect-data.json", "metadata.yml", "settings.json",
+                                                "plugins", "templates", "biofed-static"}
     assert not list(site.rglob("*.tmp"))
     inspect = json.loads((site / "inspect-data.json").read_text())
     replicas = [_datasette_replica(site, free_port()) for _ in range(2)]
@@ -89,7 +97,13 @@ def test_datasette_files_serve_replicas_with_a_cache_lifetime_per_page_kind(tmp_
         # Immutable, with the published inspect data: no count(*) per request, and the hash names the content.
         assert catalogue["is_mutable"] is False and catalogue["hash"] == inspect["catalogue"]["hash"]
         plugins = {p["name"] for p in httpx.get(urls[0] + "/-/plugins.json").json()}
-        assert {"biofed_catalogue.py", "cache_headers.py", "csv_guard.py"} <= plugins, plugins
+        assert {"biofed_catalogue.py", "biofed_people.py", "cache_headers.py", "csv_guard.py"} <= plugins, plugins
+        # The same pages as `biofed aggregator serve`: BioFed's templates, their stylesheet, the front door.
+        served = make_datasette(site / "catalogue.db")
+        own = asyncio.run(served.client.get("/"))
+        front = httpx.get(urls[0] + "/", headers={"Host": "catalogue.example"})
+        assert front.status_code == own.status_code == 200 and "/biofed-static/biofed.css" in front.text
+        assert _visible_text(front.text) == _visible_text(own.text)
         row = "/catalogue/actors/bioregio-stern~2Factor~2Fcurevac"
         pages = {  # path: the Cache-Control a CDN in front of the replicas must see
             "/": "max-age=300",  # the front door: had none
@@ -101,6 +115,7 @@ def test_datasette_files_serve_replicas_with_a_cache_lifetime_per_page_kind(tmp_
             "/-/biofed/changes?limit=2": "public, max-age=31536000, immutable",  # a full feed page never changes
             "/-/biofed/changes": "max-age=300",  # the last page grows with the next snapshot
             "/-/biofed/records.jsonl.gz": "max-age=300",
+            "/biofed-static/biofed.css": "max-age=300",
         }
         for path, expected in pages.items():
             # Behind the proxy every replica sees the public host name (absolute links are built from it).
