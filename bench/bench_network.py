@@ -59,7 +59,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.records import actor, mixed
+from bench.records import actor, identity_of, mixed
 
 CACHE = Path(tempfile.gettempdir()) / "biofed-bench-network"
 HOSTILE_KINDS = ("tampered", "rewritten", "tarpit")
@@ -80,7 +80,7 @@ def _build_one(path: str, i: int, records: int) -> None:
     shutil.rmtree(d, ignore_errors=True)
     nid = node_id(i)
     node, _ = init_node(d, node_id=nid, name=f"Cluster {i}", country="DE", checkpoint_interval=300)
-    contents = mixed(nid, records)
+    contents = mixed(nid, records, node_index=i)
     for c in contents:
         c["id"] = c["id"][len(nid) + 1:]
     for start in range(0, len(contents), 2000):
@@ -91,7 +91,7 @@ def _build_one(path: str, i: int, records: int) -> None:
 
 def node_dirs(nodes: int, records: int, processes: int = 2, cache: Path = CACHE) -> list[Path]:
     """The cached node directories (built on first use, in `processes` processes)."""
-    base = cache / f"r{records}"
+    base = cache / f"v2-r{records}"  # v2: each node its own organisations, one in 20 shared
     dirs = [base / node_id(i) for i in range(nodes)]
     missing = [(str(d), i) for i, d in enumerate(dirs) if not (d / ".complete").exists()]
     if missing:
@@ -474,7 +474,7 @@ def completeness(db: Path, ids: list[str], kinds: list[str], records: int) -> di
     return out
 
 
-def change_share(dirs: list[Path], kinds: list[str], share: float) -> int:
+def change_share(dirs: list[Path], kinds: list[str], share: float, records: int) -> int:
     """Change `share` of the actors of every served node (a new version with another name)."""
     from biofed.node.store import Node
 
@@ -483,12 +483,13 @@ def change_share(dirs: list[Path], kinds: list[str], share: float) -> int:
         if kind == "down":
             continue
         node = Node.open(d)
-        size = node.tree_size()
-        count = max(1, int(size * share))
-        actors = max(1, size * 80 // 100)
+        count = max(1, int(records * share))
+        actors = max(1, records * 80 // 100)
         contents = []
+        node_index = int(node.id.removeprefix("sim"))
         for j in range(count):
-            c = actor(node.id, j * (actors // count))
+            k = j * (actors // count)
+            c = actor(node.id, k, identity=identity_of(node_index, k, records))
             c["id"] = c["id"][len(node.id) + 1:]
             c["names"][0]["value"] += f" (rev {time.time_ns()})"
             contents.append(c)
@@ -583,7 +584,7 @@ def run(args, net: SimNetwork, dirs, kinds, db: Path, settings: dict) -> dict:
         print(f"unchanged re-harvest of {args.nodes} nodes: {again['seconds']:.2f} s; peak fds {again['peak_fds']};"
               f" nodes {_statuses(again)}\n  {_cpu_line(again)}", flush=True)
     if "changed" in phases:
-        changed = change_share(dirs, kinds, 0.01)
+        changed = change_share(dirs, kinds, 0.01, args.records)
         inc = timed_harvest(net.registry, db, settings, pids)
         figures["changed"] = inc
         print(f"after {changed:,} records (1 %) changed on every node: {inc['seconds']:.2f} s ="

@@ -13,11 +13,14 @@ CITIES = [("Tübingen", "DE1", "48.520000", "9.053000"), ("Reutlingen", "DE1", "
           ("København", "DK0", "55.676000", "12.568000"), ("Milano", "ITC4", "45.464000", "9.190000")]
 
 
-def actor(node: str, i: int, rng: random.Random | None = None) -> dict:
+def actor(node: str, i: int, rng: random.Random | None = None, *, identity: int | None = None) -> dict:
+    """Actor `i` of `node`; `identity` (default i) numbers the organisation it describes: name, PIC, website."""
     rng = rng or random.Random(i)
     city, region, lat, lon = rng.choice(CITIES)
+    n = i
+    i = i if identity is None else identity
     return {
-        "id": f"{node}/actor/org-{i:06d}",
+        "id": f"{node}/actor/org-{n:06d}",
         "type": "Actor",
         "names": [{"value": f"Beispiel Biotech {i} GmbH", "lang": "de", "preferred": True},
                   {"value": f"Example Biotech {i}", "lang": "en"}],
@@ -92,10 +95,27 @@ def offer(node: str, i: int, actors: int, rng: random.Random | None = None) -> d
     }
 
 
-def mixed(node: str, count: int) -> list[dict]:
-    """`count` records of one node, as a cluster's directory holds them: 80 % actors, 12 % projects, 8 % offers."""
+SHARED_ORGANISATIONS = 2000  # well-known organisations that are members of several clusters
+SHARED_EVERY = 20  # one actor in 20 of a node is one of them; the others are the node's own
+
+
+def identity_of(node_index: int, i: int, count: int) -> int:
+    """Which organisation actor i of node `node_index` describes (the same number = the same PIC, website, name)."""
+    if i % SHARED_EVERY == SHARED_EVERY - 1:
+        return 10_000_000 + (i * 7919 + node_index * 104729) % SHARED_ORGANISATIONS
+    return node_index * count + i
+
+
+def mixed(node: str, count: int, node_index: int | None = None) -> list[dict]:
+    """`count` records of one node, as a cluster's directory holds them: 80 % actors, 12 % projects, 8 % offers.
+
+    With `node_index`, each node describes its own organisations (one actor in 20 is
+    one of SHARED_ORGANISATIONS shared with other clusters); without it, actor i
+    of every node is the same organisation.
+    """
     actors = max(1, count * 80 // 100)
     projects = count * 12 // 100
     offers = count - actors - projects
-    return ([actor(node, i) for i in range(actors)] + [project(node, i, actors) for i in range(projects)]
-            + [offer(node, i, actors) for i in range(offers)])
+    return ([actor(node, i, identity=None if node_index is None else identity_of(node_index, i, count))
+             for i in range(actors)]
+            + [project(node, i, actors) for i in range(projects)] + [offer(node, i, actors) for i in range(offers)])

@@ -53,7 +53,7 @@ def test_simulated_network_keeps_honest_records_and_nothing_hostile(tmp_path):
         result = report.nodes[nid]
         if kind in ("honest", "slow"):
             assert result.status == "ok", (nid, kind, result)
-            expected = {(record["id"], 0) for record in mixed(nid, RECORDS)}
+            expected = {(record["id"], 0) for record in mixed(nid, RECORDS, node_index=i)}
             assert held.get(nid) == expected, (nid, kind, len(held.get(nid, ())))
             assert again.nodes[nid].status == "unchanged", (nid, again.nodes[nid])
         else:
