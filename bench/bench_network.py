@@ -515,6 +515,8 @@ def main(argv=None) -> None:
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="A HarvestSettings field for every harvest of the run, e.g. concurrency=8.")
     parser.add_argument("--json", type=Path, help="also write the figures (per node too) to this file")
+    parser.add_argument("--keep-catalogue", type=Path, metavar="PATH",
+                        help="move the harvested catalogue here at the end (e.g. for bench.bench_readers)")
     parser.add_argument("--serve-only", action="store_true", help="start the network, print the registry path, wait")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -547,6 +549,10 @@ def main(argv=None) -> None:
                 stop.wait()
             return
         figures = run(args, net, dirs, kinds, work / "catalogue.db", settings)
+        if args.keep_catalogue:
+            for suffix in ("", "-wal", "-shm"):
+                if (work / f"catalogue.db{suffix}").exists():
+                    shutil.move(work / f"catalogue.db{suffix}", f"{args.keep_catalogue}{suffix}")
         if args.json:
             args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "kinds": kinds, **figures}))
     finally:

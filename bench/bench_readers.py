@@ -1,7 +1,9 @@
 """Readers: requests/s of ONE catalogue replica, per page kind, with 50 concurrent readers.
 
-    python -m bench.bench_catalogue --rows 1000000 --repeat 3 --db cat1m.db   # build the catalogue once
-    python -m bench.bench_readers --db cat1m.db [--seconds 20] [--clients 50]
+    python -m bench.bench_network --nodes 1000 --records 1000 --keep-catalogue cat.db   # a harvested catalogue
+    python -m bench.bench_readers --db cat.db [--seconds 20] [--clients 50]
+
+(or a synthetic one: python -m bench.bench_catalogue --rows 1000000 --db cat.db)
 
 The catalogue is published the way a replica fleet gets it (`publish(...,
 datasette_files=True)`: snapshot, inspect-data.json, metadata, settings,
@@ -69,7 +71,7 @@ def start_replica(site: Path, port: int, log: Path) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True, help="a catalogue built by bench.bench_catalogue")
+    parser.add_argument("--db", type=Path, required=True, help="a catalogue (bench_network --keep-catalogue, bench_catalogue)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=50)
     args = parser.parse_args()
