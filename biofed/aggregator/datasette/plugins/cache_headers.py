@@ -7,19 +7,24 @@ feed's last page went out with no Cache-Control at all, so a CDN in front of
 the replicas applied its own guess (often: never cache the front page, the
 most requested one). This gives every 200 GET/HEAD answer that has none the
 same short lifetime as the table pages. Answers that set their own (immutable
-feed pages, Datasette's pages) and errors are left as they are.
+feed pages, Datasette's pages) and errors are left as they are, and so is the
+change feed: its last page goes out without one on purpose, so that no cache
+keeps it and a follower sees new changes as soon as a snapshot has them.
 """
 
 from __future__ import annotations
 
 from datasette import hookimpl
 
+FEED = "/-/biofed/changes"  # the feed decides: immutable full pages, an uncached last page
+
 
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
         async def with_cache_control(scope, receive, send):
-            if scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD"):
+            if (scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD")
+                    or scope.get("path", "").startswith(FEED)):
                 return await app(scope, receive, send)
             ttl = datasette.setting("default_cache_ttl")
 
