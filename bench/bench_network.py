@@ -554,7 +554,7 @@ def main(argv=None) -> None:
                 if (work / f"catalogue.db{suffix}").exists():
                     shutil.move(work / f"catalogue.db{suffix}", f"{args.keep_catalogue}{suffix}")
         if args.json:
-            args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "kinds": kinds, **figures}))
+            args.json.write_text(json.dumps({"args": vars(args), "kinds": kinds, **figures}, default=str))
     finally:
         net.close()
         shutil.rmtree(work, ignore_errors=True)
