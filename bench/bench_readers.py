@@ -71,11 +71,17 @@ def start_replica(site: Path, port: int, log: Path) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True, help="a catalogue (bench_network --keep-catalogue, bench_catalogue)")
+    parser.add_argument("--db", type=Path, help="a catalogue (bench_network --keep-catalogue, bench_catalogue);"
+                                                " default: the demo's, built here (`python -m bench` runs it so)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.db is None:
+            from bench.bench_load import build_demo_catalogue
+
+            args.db = build_demo_catalogue(Path(tmp) / "demo")
+            print(f"no --db: the demo's catalogue ({args.db.stat().st_size / 1e6:,.0f} MB)")
         site = Path(tmp) / "site"
         site.mkdir()
         started = time.perf_counter()
