@@ -285,13 +285,18 @@ def _marker(row: dict, title: str, url: str | None, detail: str = "") -> dict | 
     return {"lat": row["latitude"], "lon": row["longitude"], "title": title, "url": url, "detail": detail}
 
 
-async def actor_page(datasette, request, record_id: str):
-    actor = await _one(datasette, "SELECT * FROM actors WHERE id = ?", [record_id])
-    if actor is None:
-        raise NotFound(f"No actor {record_id} in this catalogue")
+async def _profile(datasette, request, table: str, record_id: str) -> tuple[dict, dict, str | None, str | None]:
+    """A record page's row, its signed record and its description in the visitor's language; 404 if absent."""
+    row = await _one(datasette, f"SELECT * FROM {table} WHERE id = ?", [record_id])
+    if row is None:
+        raise NotFound(f"No {table[:-1]} {record_id} in this catalogue")
     signed = await _signed(datasette, record_id)
-    languages = _languages(request)
-    description, description_lang = labels.pick_language(signed.get("description"), languages)
+    description, description_lang = labels.pick_language(signed.get("description"), _languages(request))
+    return row, signed, description, description_lang
+
+
+async def actor_page(datasette, request, record_id: str):
+    actor, signed, description, description_lang = await _profile(datasette, request, "actors", record_id)
     sectors = [r["sector"] for r in await _rows(datasette, "SELECT sector FROM actor_sectors WHERE actor_id = ?",
                                                  [record_id])]
     stages = [r["stage"] for r in await _rows(datasette, "SELECT stage FROM actor_value_chain WHERE actor_id = ?",
@@ -336,11 +341,7 @@ async def actor_page(datasette, request, record_id: str):
 
 
 async def project_page(datasette, request, record_id: str):
-    project = await _one(datasette, "SELECT * FROM projects WHERE id = ?", [record_id])
-    if project is None:
-        raise NotFound(f"No project {record_id} in this catalogue")
-    signed = await _signed(datasette, record_id)
-    description, description_lang = labels.pick_language(signed.get("description"), _languages(request))
+    project, signed, description, description_lang = await _profile(datasette, request, "projects", record_id)
     partners = await _rows(
         datasette,
         "SELECT x.position, x.partner_name, x.partner_country, x.partner_region, x.role, x.contribution_eur,"
@@ -367,11 +368,7 @@ async def project_page(datasette, request, record_id: str):
 
 
 async def offer_page(datasette, request, record_id: str):
-    offer = await _one(datasette, "SELECT * FROM offers WHERE id = ?", [record_id])
-    if offer is None:
-        raise NotFound(f"No offer {record_id} in this catalogue")
-    signed = await _signed(datasette, record_id)
-    description, description_lang = labels.pick_language(signed.get("description"), _languages(request))
+    offer, signed, description, description_lang = await _profile(datasette, request, "offers", record_id)
     provider = await _one(datasette, "SELECT id, name, actor_type, city, country, region, region_name, latitude,"
                                      " longitude FROM actors WHERE id = ?", [offer["provider_id"]])
     technologies = [r["technology"] for r in await _rows(
